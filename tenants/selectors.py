@@ -1,0 +1,37 @@
+"""Reads for tenants, memberships and invitations."""
+
+from __future__ import annotations
+
+from tenants.models import Invitation, Membership, Role, Tenant, User
+
+
+def membership_for(*, user: User, tenant_slug: str) -> Membership | None:
+    return (
+        Membership.objects.select_related("tenant")
+        .filter(user=user, tenant__slug=tenant_slug)
+        .first()
+    )
+
+
+def memberships_of(*, user: User) -> list[Membership]:
+    """A person's businesses, most recently used first (the tenant switcher)."""
+    return list(
+        Membership.objects.select_related("tenant")
+        .filter(user=user)
+        .order_by("-last_used_at", "tenant__name")
+    )
+
+
+def members_of(*, tenant: Tenant) -> list[Membership]:
+    return list(
+        Membership.objects.select_related("user").filter(tenant=tenant).order_by("user__email")
+    )
+
+
+def owner_count(*, tenant: Tenant) -> int:
+    return Membership.objects.filter(tenant=tenant, role=Role.OWNER).count()
+
+
+def pending_invitations() -> list[Invitation]:
+    """Open invitations of the active tenant."""
+    return list(Invitation.objects.pending().select_related("invited_by"))

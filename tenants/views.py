@@ -1,0 +1,259 @@
+"""Account-level pages, the tenant home, team management and the error pages. Views stay thin:
+the work is in tenants.services, the reads in tenants.selectors."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import get_adapter
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template import loader
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from tenants import selectors, services
+from tenants.forms import InviteForm, NewTenantForm, RoleForm, TenantSettingsForm
+from tenants.models import Invitation, Membership, Role
+from tenants.permissions import tenant_view
+
+# --- Outside a business -----------------------------------------------------------------------
+
+
+def landing(request):
+    if request.user.is_authenticated:
+        return redirect("tenants:home")
+    return render(request, "landing.html")
+
+
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@login_required
+def home(request):
+    """Send a person to the business they used last, or to create their first one."""
+    memberships = selectors.memberships_of(user=request.user)
+    if not memberships:
+        return redirect("tenants:new")
+    return redirect("tenant:home", tenant_slug=memberships[0].tenant.slug)
+
+
+@login_required
+def new_tenant(request):
+    form = NewTenantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            tenant = services.create_tenant(
+                name=form.cleaned_data["name"],
+                slug=form.cleaned_data["slug"] or None,
+                time_zone=form.cleaned_data["time_zone"],
+                owner=request.user,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("%(name)s is ready.") % {"name": tenant.name})
+            return redirect("tenant:home", tenant_slug=tenant.slug)
+    return render(request, "tenants/new_tenant.html", {"form": form})
+
+
+def invitation(request, token: str):
+    """An invitation link: accept it when signed in as the invited address, else sign in first."""
+    try:
+        invitation = services.invitation_from_token(token)
+    except services.InvitationInvalid as exc:
+        return render(request, "tenants/invitation_invalid.html", {"reason": str(exc)}, status=410)
+
+    if not request.user.is_authenticated:
+        # The link arrived by e-mail, so it proves the address: no second verification mail.
+        request.session["invitation_token"] = token
+        get_adapter(request).stash_verified_email(request, invitation.email)
+        return render(request, "tenants/invitation.html", {"invitation": invitation})
+
+    if request.method == "POST":
+        try:
+            membership = services.accept_invitation(token=token, user=request.user)
+        except services.InvitationInvalid as exc:
+            return render(
+                request, "tenants/invitation_invalid.html", {"reason": str(exc)}, status=410
+            )
+        messages.success(request, _("Welcome to %(name)s.") % {"name": membership.tenant.name})
+        return redirect("tenant:home", tenant_slug=membership.tenant.slug)
+    return render(request, "tenants/invitation.html", {"invitation": invitation})
+
+
+# --- Inside a business ------------------------------------------------------------------------
+
+SECTIONS = {
+    "inbox": (gettext_lazy("Inbox"), 3),
+    "contacts": (gettext_lazy("Contacts"), 4),
+    "deals": (gettext_lazy("Deals"), 4),
+    "calendar": (gettext_lazy("Calendar"), 4),
+    "campaigns": (gettext_lazy("Campaigns"), 4),
+    "bot": (gettext_lazy("Bot"), 5),
+    "channels": (gettext_lazy("Channels"), 3),
+    "privacy": (gettext_lazy("Privacy"), 6),
+}
+
+
+def section_placeholder(section: str):
+    """A dashboard section whose work has not landed yet says so plainly."""
+    title, issue = SECTIONS[section]
+
+    @tenant_view(Role.AGENT)
+    def view(request):
+        return render(
+            request,
+            "section_placeholder.html",
+            {"section": section, "title": title, "issue": issue},
+        )
+
+    view.__name__ = f"{section}_placeholder"
+    return view
+
+
+@tenant_view(Role.AGENT)
+def tenant_home(request):
+    services.touch_membership(membership=request.membership)
+    return render(
+        request,
+        "tenants/home.html",
+        {
+            "members": selectors.members_of(tenant=request.tenant),
+            "sections": [(key, title, issue) for key, (title, issue) in SECTIONS.items()],
+        },
+    )
+
+
+@tenant_view(Role.ADMIN)
+def tenant_settings(request):
+    form = TenantSettingsForm(request.POST or None, instance=request.tenant)
+    if request.method == "POST" and form.is_valid():
+        changed = form.changed_data
+        if changed:
+            services.update_tenant_settings(
+                tenant=request.tenant, **{name: form.cleaned_data[name] for name in changed}
+            )
+        messages.success(request, _("Settings saved."))
+        return redirect("tenant:settings", tenant_slug=request.tenant.slug)
+    return render(request, "tenants/settings.html", {"form": form})
+
+
+@tenant_view(Role.AGENT)
+def members(request):
+    return render(
+        request,
+        "tenants/members.html",
+        {
+            "members": selectors.members_of(tenant=request.tenant),
+            "invitations": selectors.pending_invitations(),
+            "invite_form": InviteForm(),
+            "roles": Role.choices,
+        },
+    )
+
+
+@require_POST
+@tenant_view(Role.ADMIN)
+def invite(request):
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("tenant:members", tenant_slug=request.tenant.slug)
+    try:
+        invitation = services.invite_member(
+            tenant=request.tenant,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            by=request.membership,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
+    return redirect("tenant:members", tenant_slug=request.tenant.slug)
+
+
+@require_POST
+@tenant_view(Role.ADMIN)
+def member_role(request, membership_id: int):
+    membership = get_object_or_404(Membership, pk=membership_id, tenant=request.tenant)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a valid role."))
+    else:
+        try:
+            services.change_role(
+                membership=membership, role=form.cleaned_data["role"], by=request.membership
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Role updated."))
+    return redirect("tenant:members", tenant_slug=request.tenant.slug)
+
+
+@require_POST
+@tenant_view(Role.AGENT)
+def member_remove(request, membership_id: int):
+    membership = get_object_or_404(Membership, pk=membership_id, tenant=request.tenant)
+    leaving = membership.pk == request.membership.pk
+    if not leaving and not request.membership.has_role(Role.ADMIN):
+        messages.error(request, _("Only owners and admins can remove members."))
+        return redirect("tenant:members", tenant_slug=request.tenant.slug)
+    try:
+        services.remove_member(membership=membership, by=request.membership)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("tenant:members", tenant_slug=request.tenant.slug)
+    if leaving:
+        messages.success(request, _("You left %(name)s.") % {"name": request.tenant.name})
+        return redirect("tenants:home")
+    messages.success(request, _("%(email)s was removed.") % {"email": membership.user.email})
+    return redirect("tenant:members", tenant_slug=request.tenant.slug)
+
+
+@require_POST
+@tenant_view(Role.ADMIN)
+def invitation_revoke(request, invitation_id: int):
+    invitation = get_object_or_404(Invitation, pk=invitation_id)
+    services.revoke_invitation(invitation=invitation)
+    messages.success(request, _("Invitation withdrawn."))
+    return redirect("tenant:members", tenant_slug=request.tenant.slug)
+
+
+# --- Error pages ------------------------------------------------------------------------------
+
+
+def _error(request, template: str, status: int) -> HttpResponse:
+    body = loader.render_to_string(template, {"request": request}, request=None)
+    return HttpResponse(body, status=status)
+
+
+def bad_request(request, exception=None):
+    return _error(request, "400.html", 400)
+
+
+def permission_denied(request, exception=None):
+    return _error(request, "403.html", 403)
+
+
+def page_not_found(request, exception=None):
+    return _error(request, "404.html", 404)
+
+
+def server_error(request):
+    return _error(request, "500.html", 500)
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
