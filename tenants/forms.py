@@ -19,13 +19,28 @@ def _pending_invitation_for(email: str) -> bool:
 
 
 class SignupExtraForm(forms.Form):
-    """Fields allauth's sign-up form (and the social sign-up form) adds to e-mail and password."""
+    """Fields allauth's sign-up form (and the social sign-up form) adds to e-mail and password.
+
+    allauth builds its sign-up form on top of this class (ACCOUNT_SIGNUP_FORM_CLASS), so `clean`
+    sees the e-mail address too, and `signup` runs once the user exists, before allauth records
+    the e-mail address (and decides whether it still needs verifying).
+    """
+
+    field_order = [
+        "business_name",
+        "email",
+        "password1",
+        "password2",
+        "accept_terms",
+        "accepts_marketing_email",
+    ]
 
     business_name = forms.CharField(
         label=_("Business name"),
         max_length=120,
         required=False,
         help_text=_("Leave empty if you are joining a business that invited you."),
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
     )
     accept_terms = forms.BooleanField(
         label=_("I am 18 or older and I accept the terms of service and the privacy policy."),
@@ -39,7 +54,7 @@ class SignupExtraForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         email = cleaned.get("email") or self.data.get("email", "")
-        if not cleaned.get("business_name", "").strip() and not (
+        if not (cleaned.get("business_name") or "").strip() and not (
             email and _pending_invitation_for(email)
         ):
             self.add_error("business_name", _("Give your business a name."))
@@ -51,13 +66,23 @@ class SignupExtraForm(forms.Form):
         user.accepted_terms_at = timezone.now()
         user.accepts_marketing_email = self.cleaned_data.get("accepts_marketing_email", False)
         user.save(update_fields=["accepted_terms_at", "accepts_marketing_email"])
-        token = request.session.pop("invitation_token", None)
+
+        # The invitation link proved one address (the view stashed it for allauth, which then
+        # skips the verification e-mail). It only counts for that address: someone signing up
+        # with another one verifies it the usual way, and the stash must not replace it.
+        stashed = request.session.get("account_verified_email")
+        if stashed and stashed.lower() != (user.email or "").lower():
+            request.session["account_verified_email"] = None
+        token = request.session.get("invitation_token")
         if token:
             try:
                 services.accept_invitation(token=token, user=user)
             except services.InvitationInvalid:
-                token = None
-        name = self.cleaned_data.get("business_name", "").strip()
+                pass  # withdrawn or expired meanwhile, or another address: they simply don't join
+            else:
+                request.session.pop("invitation_token", None)
+
+        name = (self.cleaned_data.get("business_name") or "").strip()
         if name:
             services.create_tenant(name=name, owner=user)
 
@@ -71,6 +96,20 @@ class NewTenantForm(forms.Form):
         help_text=_("Optional: /app/<address>/. Lowercase letters, digits and hyphens."),
     )
     time_zone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES, initial="UTC")
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError(_("Give your business a name."))
+        return name
+
+    def clean_slug(self):
+        from tenants import services
+
+        slug = self.cleaned_data["slug"].strip().lower()
+        if slug:
+            services.validate_slug(slug)
+        return slug
 
 
 class TenantSettingsForm(forms.ModelForm):
@@ -92,7 +131,9 @@ class TenantSettingsForm(forms.ModelForm):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label=_("E-mail address"))
+    email = forms.EmailField(
+        label=_("E-mail address"), widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.AGENT)
 
 

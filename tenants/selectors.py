@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import F, Q
+
 from tenants.models import Invitation, Membership, Role, Tenant, User
 
 
@@ -18,7 +20,7 @@ def memberships_of(*, user: User) -> list[Membership]:
     return list(
         Membership.objects.select_related("tenant")
         .filter(user=user)
-        .order_by("-last_used_at", "tenant__name")
+        .order_by(F("last_used_at").desc(nulls_last=True), "tenant__name")
     )
 
 
@@ -35,3 +37,26 @@ def owner_count(*, tenant: Tenant) -> int:
 def pending_invitations() -> list[Invitation]:
     """Open invitations of the active tenant."""
     return list(Invitation.objects.pending().select_related("invited_by"))
+
+
+def pending_invitations_for(*, user: User) -> list[Invitation]:
+    """Open invitations, in any business, addressed to one of the person's verified addresses."""
+    from allauth.account.models import EmailAddress
+
+    from tenants.context import platform_access
+
+    emails = list(
+        EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    )
+    if not emails:
+        return []
+    query = Q()
+    for email in emails:
+        query |= Q(email__iexact=email)
+    with platform_access():
+        return list(
+            Invitation.unscoped.pending()
+            .filter(query)
+            .exclude(tenant__memberships__user=user)
+            .select_related("tenant")
+        )

@@ -69,11 +69,17 @@ def create_tenant(
         name=name, slug=slug or suggest_slug(name), time_zone=time_zone, language=language
     )
     tenant.full_clean()
-    try:
-        with transaction.atomic():
-            tenant.save()
-    except IntegrityError as exc:  # a concurrent sign-up took the slug a moment ago
-        raise ValidationError({"slug": _("That address is taken; choose another.")}) from exc
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                tenant.save()
+            break
+        except IntegrityError as exc:  # a concurrent sign-up took the slug a moment ago
+            if slug or attempt == 2:
+                raise ValidationError(
+                    {"slug": _("That address is taken; choose another.")}
+                ) from exc
+            tenant.slug = suggest_slug(name)  # a derived address: simply take the next free one
     Membership.objects.create(
         tenant=tenant, user=owner, role=Role.OWNER, last_used_at=timezone.now()
     )
@@ -118,6 +124,8 @@ def change_role(*, membership: Membership, role: str, by: Membership) -> Members
         raise MembershipError(_("Unknown role."))
     if membership.tenant_id != by.tenant_id:
         raise MembershipError(_("This person is not a member of this business."))
+    if not by.has_role(Role.ADMIN):
+        raise MembershipError(_("Only owners and admins can change roles."))
     if Role.OWNER in (role, membership.role) and not by.is_owner:
         raise MembershipError(_("Only an owner can grant or take away the owner role."))
     if membership.role == Role.OWNER and role != Role.OWNER and _lock_owners(by.tenant) <= 1:
@@ -131,6 +139,8 @@ def change_role(*, membership: Membership, role: str, by: Membership) -> Members
 def remove_member(*, membership: Membership, by: Membership) -> None:
     if membership.tenant_id != by.tenant_id:
         raise MembershipError(_("This person is not a member of this business."))
+    if membership.pk != by.pk and not by.has_role(Role.ADMIN):
+        raise MembershipError(_("Only owners and admins can remove members."))
     if membership.role == Role.OWNER:
         if not by.is_owner:
             raise MembershipError(_("Only an owner can remove an owner."))
@@ -157,6 +167,8 @@ def invitation_url(invitation: Invitation) -> str:
 def invite_member(*, tenant: Tenant, email: str, role: str, by: Membership) -> Invitation:
     """Create and e-mail an invitation. Re-inviting the same address replaces the open one."""
     email = User.objects.normalize_email(email).strip()
+    if by.tenant_id != tenant.pk or not by.has_role(Role.ADMIN):
+        raise MembershipError(_("Only owners and admins can invite people."))
     if role not in Role.values:
         raise MembershipError(_("Unknown role."))
     if role == Role.OWNER and not by.is_owner:
@@ -181,9 +193,9 @@ def invite_member(*, tenant: Tenant, email: str, role: str, by: Membership) -> I
 
 def send_invitation_email(*, invitation_id: int) -> bool:
     """E-mail an open invitation of the active tenant; a no-op for one already used or revoked."""
-    invitation = Invitation.objects.select_related("tenant", "invited_by").filter(
-        pk=invitation_id
-    ).first()
+    invitation = (
+        Invitation.objects.select_related("tenant", "invited_by").filter(pk=invitation_id).first()
+    )
     if invitation is None or invitation.state != "pending":
         return False
     body = render_to_string(
@@ -211,7 +223,15 @@ def revoke_invitation(*, invitation: Invitation) -> None:
 
 
 class InvitationInvalid(Exception):
-    """A link that is tampered with, expired, revoked or already used; the message says which."""
+    """A link that is tampered with, expired, revoked or already used; the message says which.
+
+    `reason` is one of "invalid", "expired", "used", "revoked", "wrong_user" (the views map it to
+    an HTTP status).
+    """
+
+    def __init__(self, message: str, *, reason: str = "invalid"):
+        super().__init__(message)
+        self.reason = reason
 
 
 def invitation_from_token(token: str) -> Invitation:
@@ -220,9 +240,13 @@ def invitation_from_token(token: str) -> Invitation:
     try:
         payload = signing.loads(token, salt=INVITATION_SALT, max_age=max_age)
     except signing.SignatureExpired as exc:
-        raise InvitationInvalid(_("This invitation has expired. Ask for a new one.")) from exc
+        raise InvitationInvalid(
+            _("This invitation has expired. Ask for a new one."), reason="expired"
+        ) from exc
     except signing.BadSignature as exc:
         raise InvitationInvalid(_("This invitation link is not valid.")) from exc
+    if not isinstance(payload, dict):
+        raise InvitationInvalid(_("This invitation link is not valid."))
     tenant = Tenant.objects.filter(pk=payload.get("t")).first()
     if tenant is None:
         raise InvitationInvalid(_("This invitation link is not valid."))
@@ -230,14 +254,20 @@ def invitation_from_token(token: str) -> Invitation:
         invitation = Invitation.objects.select_related("tenant").filter(pk=payload.get("i")).first()
     if invitation is None:
         raise InvitationInvalid(_("This invitation link is not valid."))
+    _check_open(invitation)
+    return invitation
+
+
+def _check_open(invitation: Invitation) -> None:
     state = invitation.state
     if state == "accepted":
-        raise InvitationInvalid(_("This invitation has already been used."))
+        raise InvitationInvalid(_("This invitation has already been used."), reason="used")
     if state == "revoked":
-        raise InvitationInvalid(_("This invitation was withdrawn."))
+        raise InvitationInvalid(_("This invitation was withdrawn."), reason="revoked")
     if state == "expired":
-        raise InvitationInvalid(_("This invitation has expired. Ask for a new one."))
-    return invitation
+        raise InvitationInvalid(
+            _("This invitation has expired. Ask for a new one."), reason="expired"
+        )
 
 
 @transaction.atomic
@@ -246,23 +276,22 @@ def accept_invitation(*, token: str, user: User) -> Membership:
     if invitation.email.lower() != user.email.lower():
         raise InvitationInvalid(
             _("This invitation was sent to %(email)s; sign in with that address to accept it.")
-            % {"email": invitation.email}
+            % {"email": invitation.email},
+            reason="wrong_user",
         )
     tenant = invitation.tenant
     with tenant_context(tenant):
         # Single use, even when two tabs accept at once: the row is locked and re-checked.
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
-        if locked.accepted_at is not None:
-            raise InvitationInvalid(_("This invitation has already been used."))
+        _check_open(locked)
         locked.accepted_at = timezone.now()
         locked.accepted_by = user
         locked.save(update_fields=["accepted_at", "accepted_by"])
     membership, created = Membership.objects.get_or_create(
         tenant=tenant, user=user, defaults={"role": invitation.role, "last_used_at": timezone.now()}
     )
-    if not created and Role(invitation.role) != Role(membership.role):
-        # Already a member: keep the higher of the two roles.
-        if not membership.has_role(invitation.role):
-            membership.role = invitation.role
-            membership.save(update_fields=["role"])
+    # Already a member: keep the higher of the two roles.
+    if not created and not membership.has_role(invitation.role):
+        membership.role = invitation.role
+        membership.save(update_fields=["role"])
     return membership

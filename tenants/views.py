@@ -3,13 +3,18 @@ the work is in tenants.services, the reads in tenants.selectors."""
 
 from __future__ import annotations
 
+import copy
+import logging
+
 from allauth.account.adapter import get_adapter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
+from django.urls import resolve, reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -18,6 +23,8 @@ from tenants import selectors, services
 from tenants.forms import InviteForm, NewTenantForm, RoleForm, TenantSettingsForm
 from tenants.models import Invitation, Membership, Role
 from tenants.permissions import tenant_view
+
+log = logging.getLogger(__name__)
 
 # --- Outside a business -----------------------------------------------------------------------
 
@@ -57,7 +64,32 @@ def new_tenant(request):
         else:
             messages.success(request, _("%(name)s is ready.") % {"name": tenant.name})
             return redirect("tenant:home", tenant_slug=tenant.slug)
-    return render(request, "tenants/new_tenant.html", {"form": form})
+    invitations = [
+        {"invitation": inv, "url": services.invitation_url(inv)}
+        for inv in selectors.pending_invitations_for(user=request.user)
+    ]
+    return render(
+        request,
+        "tenants/new_tenant.html",
+        {
+            "form": form,
+            "invitations": invitations,
+            "first_business": not request.user.memberships.exists(),
+        },
+    )
+
+
+# A tampered link names nothing (404); a wrong account is refused (403); the rest are gone (410).
+_INVITATION_STATUS = {"invalid": 404, "wrong_user": 403}
+
+
+def _invitation_problem(request, exc: services.InvitationInvalid) -> HttpResponse:
+    return render(
+        request,
+        "tenants/invitation_invalid.html",
+        {"reason": str(exc), "wrong_user": exc.reason == "wrong_user"},
+        status=_INVITATION_STATUS.get(exc.reason, 410),
+    )
 
 
 def invitation(request, token: str):
@@ -65,24 +97,26 @@ def invitation(request, token: str):
     try:
         invitation = services.invitation_from_token(token)
     except services.InvitationInvalid as exc:
-        return render(request, "tenants/invitation_invalid.html", {"reason": str(exc)}, status=410)
+        return _invitation_problem(request, exc)
 
+    context = {"invitation": invitation, "token": token}
     if not request.user.is_authenticated:
-        # The link arrived by e-mail, so it proves the address: no second verification mail.
+        # The link arrived by e-mail, so it proves the address: signing up with it needs no
+        # second verification mail, and the sign-up form joins the business (tenants.forms).
         request.session["invitation_token"] = token
         get_adapter(request).stash_verified_email(request, invitation.email)
-        return render(request, "tenants/invitation.html", {"invitation": invitation})
+        return render(request, "tenants/invitation.html", context)
 
     if request.method == "POST":
         try:
             membership = services.accept_invitation(token=token, user=request.user)
         except services.InvitationInvalid as exc:
-            return render(
-                request, "tenants/invitation_invalid.html", {"reason": str(exc)}, status=410
-            )
+            return _invitation_problem(request, exc)
+        request.session.pop("invitation_token", None)
         messages.success(request, _("Welcome to %(name)s.") % {"name": membership.tenant.name})
         return redirect("tenant:home", tenant_slug=membership.tenant.slug)
-    return render(request, "tenants/invitation.html", {"invitation": invitation})
+    context["wrong_user"] = invitation.email.lower() != request.user.email.lower()
+    return render(request, "tenants/invitation.html", context)
 
 
 # --- Inside a business ------------------------------------------------------------------------
@@ -112,25 +146,57 @@ def section_placeholder(section: str):
         )
 
     view.__name__ = f"{section}_placeholder"
+    view.is_placeholder = True
     return view
+
+
+# Where each section lives; the home page links there and says which ones are still coming.
+SECTION_URL_NAMES = {
+    "inbox": "channels:inbox",
+    "contacts": "crm:contacts",
+    "deals": "crm:deals",
+    "calendar": "crm:calendar",
+    "campaigns": "crm:campaigns",
+    "bot": "channels:bot",
+    "channels": "channels:channels",
+    "privacy": "privacy:centre",
+}
+
+
+def _section_links(tenant_slug: str) -> list[dict]:
+    links = []
+    for key, (title, _issue) in SECTIONS.items():
+        url = reverse(SECTION_URL_NAMES[key], kwargs={"tenant_slug": tenant_slug})
+        available = not getattr(resolve(url).func, "is_placeholder", False)
+        links.append({"key": key, "title": title, "url": url, "available": available})
+    return links
 
 
 @tenant_view(Role.AGENT)
 def tenant_home(request):
     services.touch_membership(membership=request.membership)
-    return render(
-        request,
-        "tenants/home.html",
-        {
-            "members": selectors.members_of(tenant=request.tenant),
+    members = selectors.members_of(tenant=request.tenant)
+    context = {"members": members}
+    if request.htmx and request.htmx.target == "team-card":
+        # The team card refreshes itself without reloading the page.
+        response = render(request, "partials/team_card.html", context)
+    else:
+        links = _section_links(request.tenant.slug)
+        context |= {
             "sections": [(key, title, issue) for key, (title, issue) in SECTIONS.items()],
-        },
-    )
+            "section_links": links,
+            "available": {link["key"]: link["available"] for link in links},
+            "team_invited": len(members) > 1,
+        }
+        response = render(request, "tenants/home.html", context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
 
 
 @tenant_view(Role.ADMIN)
 def tenant_settings(request):
-    form = TenantSettingsForm(request.POST or None, instance=request.tenant)
+    # The form edits a copy: rejected input must not leak into the page around it.
+    form = TenantSettingsForm(request.POST or None, instance=copy.copy(request.tenant))
     if request.method == "POST" and form.is_valid():
         changed = form.changed_data
         if changed:
@@ -204,8 +270,7 @@ def member_remove(request, membership_id: int):
     membership = get_object_or_404(Membership, pk=membership_id, tenant=request.tenant)
     leaving = membership.pk == request.membership.pk
     if not leaving and not request.membership.has_role(Role.ADMIN):
-        messages.error(request, _("Only owners and admins can remove members."))
-        return redirect("tenant:members", tenant_slug=request.tenant.slug)
+        raise PermissionDenied(_("Only owners and admins can remove members."))
     try:
         services.remove_member(membership=membership, by=request.membership)
     except ValidationError as exc:
@@ -228,27 +293,32 @@ def invitation_revoke(request, invitation_id: int):
 
 
 # --- Error pages ------------------------------------------------------------------------------
+# Rendered without the request: no context processors, no tenant, nothing that can fail twice.
 
 
-def _error(request, template: str, status: int) -> HttpResponse:
-    body = loader.render_to_string(template, {"request": request}, request=None)
+def _error(template: str, status: int) -> HttpResponse:
+    try:
+        body = loader.render_to_string(template)
+    except Exception:  # the error page itself must never raise
+        log.exception("error page %s failed to render", template)
+        body = f"<!doctype html><title>{status}</title><h1>{status}</h1>"
     return HttpResponse(body, status=status)
 
 
 def bad_request(request, exception=None):
-    return _error(request, "400.html", 400)
+    return _error("400.html", 400)
 
 
 def permission_denied(request, exception=None):
-    return _error(request, "403.html", 403)
+    return _error("403.html", 403)
 
 
 def page_not_found(request, exception=None):
-    return _error(request, "404.html", 404)
+    return _error("404.html", 404)
 
 
 def server_error(request):
-    return _error(request, "500.html", 500)
+    return _error("500.html", 500)
 
 
 def _add_errors(form, exc: ValidationError) -> None:
