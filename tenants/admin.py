@@ -122,19 +122,7 @@ class TenantAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "slug", "status", "created_at")}),
         (_("Locale"), {"fields": ("language", "time_zone")}),
-        (
-            _("Privacy"),
-            {
-                "fields": (
-                    "request_deadline_days",
-                    "request_deadline_kind",
-                    "message_retention_days",
-                    "webhook_payload_retention_days",
-                    "access_log_retention_days",
-                    "export_file_retention_days",
-                )
-            },
-        ),
+        (_("Privacy"), {"fields": Tenant.PRIVACY_SETTING_FIELDS}),
     )
 
     def get_queryset(self, request):

@@ -1,6 +1,7 @@
 from django.conf import settings
 
 from tenants.models import Role
+from tenants.permissions import has_role
 from tenants.selectors import memberships_of
 
 
@@ -17,8 +18,8 @@ def tenancy(request):
     return {
         "tenant": getattr(request, "tenant", None),
         "membership": membership,
-        "is_tenant_admin": membership is not None and membership.has_role(Role.ADMIN),
-        "is_tenant_owner": membership is not None and membership.has_role(Role.OWNER),
+        "is_tenant_admin": has_role(membership, Role.ADMIN),
+        "is_tenant_owner": has_role(membership, Role.OWNER),
         "my_memberships": switcher,
         "google_login_enabled": settings.GOOGLE_LOGIN_ENABLED,
     }

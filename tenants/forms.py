@@ -117,17 +117,7 @@ class TenantSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = [
-            "name",
-            "time_zone",
-            "language",
-            "request_deadline_days",
-            "request_deadline_kind",
-            "message_retention_days",
-            "webhook_payload_retention_days",
-            "access_log_retention_days",
-            "export_file_retention_days",
-        ]
+        fields = ["name", "time_zone", "language", *Tenant.PRIVACY_SETTING_FIELDS]
 
 
 class InviteForm(forms.Form):

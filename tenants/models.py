@@ -150,6 +150,16 @@ class Tenant(models.Model):
         _("keep finished export files (days)"), default=7
     )
 
+    # The data-request deadline and retention settings, as the settings page and admin show them.
+    PRIVACY_SETTING_FIELDS = (
+        "request_deadline_days",
+        "request_deadline_kind",
+        "message_retention_days",
+        "webhook_payload_retention_days",
+        "access_log_retention_days",
+        "export_file_retention_days",
+    )
+
     class Meta:
         ordering = ["name"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F, Q
 
-from tenants.models import Invitation, Membership, Role, Tenant, User
+from tenants.models import Invitation, Membership, Tenant, User
 
 
 def membership_for(*, user: User, tenant_slug: str) -> Membership | None:
@@ -28,10 +28,6 @@ def members_of(*, tenant: Tenant) -> list[Membership]:
     return list(
         Membership.objects.select_related("user").filter(tenant=tenant).order_by("user__email")
     )
-
-
-def owner_count(*, tenant: Tenant) -> int:
-    return Membership.objects.filter(tenant=tenant, role=Role.OWNER).count()
 
 
 def pending_invitations() -> list[Invitation]:
