@@ -13,8 +13,11 @@ app.autodiscover_tasks()
 
 @signals.task_prerun.connect
 @signals.task_postrun.connect
-def _forget_tenant(**kwargs):
+def _forget_tenant(task=None, **kwargs):
     # A worker process runs many tenants' tasks: each starts and ends with no tenant active.
+    # An eager task (development, tests) runs inside its caller, whose tenant must survive it.
+    if task is not None and task.request.is_eager:
+        return
     from tenants.context import clear
 
     clear()

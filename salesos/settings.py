@@ -114,6 +114,14 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# Server-side parameters and prepared statements: PostgreSQL plans a repeated query once per
+# connection (the webhook hot path runs the same few statements all day). Turn it off behind
+# a pooler in transaction mode that cannot keep prepared statements (pgbouncer before 1.21, or
+# without max_prepared_statements).
+if IS_POSTGRES and env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"server_side_binding": True, "prepare_threshold": 5}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://salesos")}
@@ -130,7 +138,30 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    # Outbound messages whose delivery task was lost (broker down at commit, dead worker).
+    "recover-stuck-messages": {
+        "task": "channels_app.tasks.recover_stuck_messages",
+        "schedule": 60.0,
+    },
+}
+
+# --- Messaging providers --------------------------------------------------------------------
+# Empty in production (the real Twilio hosts). Tests and benchmarks point the official twilio
+# client at a local stub that speaks Twilio's REST API: https://<host>.twilio.com/<path> is then
+# requested as <TWILIO_API_BASE_URL>/twilio/<host>/<path>.
+TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="").rstrip("/")
+META_GRAPH_BASE_URL = env("META_GRAPH_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+META_GRAPH_VERSION = env("META_GRAPH_VERSION", default="v21.0")
+# Seconds before a provider API call gives up (connect + read).
+PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=10.0)
+# Largest webhook body accepted, in bytes (larger ones get 413 and are counted).
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Per-channel send rate limits live in Redis (a token bucket shared by every worker). "memory"
+# keeps them in-process instead (development without Redis).
+RATE_LIMIT_REDIS_URL = env("RATE_LIMIT_REDIS_URL", default=REDIS_URL)
+# Delivery: attempts before a transiently failing message is marked failed.
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=6)
 
 # --- Accounts -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", tenant_views.landing, name="landing"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("hooks/", include("channels_app.urls_hooks")),
     path("", include("tenants.urls")),
     path("app/<slug:tenant_slug>/", include(tenant_patterns)),
 ]

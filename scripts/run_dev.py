@@ -25,6 +25,8 @@ def development_environment(base: dict[str, str] | None = None) -> dict[str, str
     env["EMAIL_URL"] = "consolemail://"
     env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'db.sqlite3'}")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    # Send rate limits in the process: nothing else to start (one process sends).
+    env.setdefault("RATE_LIMIT_REDIS_URL", "memory")
     env.setdefault("DJANGO_SETTINGS_MODULE", "salesos.settings")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env

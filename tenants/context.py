@@ -105,6 +105,18 @@ def deactivate(token) -> None:
     _push_to_database()
 
 
+def replace_active_tenant(tenant: Tenant) -> None:
+    """Swap the active tenant object for another copy of the same tenant (a fresher row).
+
+    The database already holds this tenant's id, so nothing is written; a different tenant
+    is refused (that needs `activate`, which tells the database).
+    """
+    current = _active_tenant.get()
+    if current is None or tenant is None or current.pk != tenant.pk:
+        raise ValueError("replace_active_tenant only swaps a copy of the active tenant")
+    _active_tenant.set(tenant)
+
+
 def clear() -> None:
     """Forget tenant and platform access (end of a request: pooled connections carry nothing)."""
     _active_tenant.set(None)

@@ -20,6 +20,10 @@ from django.db import connection
 from tenants import context
 from tests.factories import TenantFactory, member
 
+# The local provider stub (Twilio REST + Meta Graph) as the `provider_stub` fixture, and the
+# sending tests' fixtures (none of them autouse).
+pytest_plugins = ["tests.fakes.fixtures", "tests.channels.sending_fixtures"]
+
 SERVICE_MARKERS = {
     "postgres_only": "PostgreSQL-only tests",
     "needs_redis": "Redis / real Celery worker tests",

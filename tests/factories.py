@@ -9,6 +9,23 @@ import factory
 from allauth.account.models import EmailAddress
 from django.utils import timezone
 
+from channels_app.models import (
+    Channel,
+    Conversation,
+    InboundWebhook,
+    Message,
+    MessageStatusEvent,
+    MessageTemplate,
+)
+from crm.models import Contact
+from privacy.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    MessagingPolicy,
+    Purpose,
+)
 from tenants.context import tenant_context
 from tenants.models import Invitation, Membership, Role, Tenant, User
 
@@ -98,6 +115,151 @@ class ProbeSecretFactory(TenantOwnedFactory):
     token = "s3cret-token"
 
 
+def same_tenant(factory_class, **kwargs):
+    """A SubFactory that builds the related row in the parent's tenant."""
+    return factory.SubFactory(factory_class, tenant=factory.SelfAttribute("..tenant"), **kwargs)
+
+
+class ContactFactory(TenantOwnedFactory):
+    class Meta:
+        model = Contact
+
+    name = factory.Faker("name")
+    phone = factory.Sequence(lambda n: f"+1415555{n:04d}")
+    source = Contact.Source.INBOUND
+
+
+class ChannelFactory(TenantOwnedFactory):
+    """A sandbox channel by default; `ChannelFactory(twilio=True)` / `(meta=True)` for others."""
+
+    class Meta:
+        model = Channel
+
+    class Params:
+        twilio = factory.Trait(
+            kind=Channel.Kind.TWILIO_WHATSAPP,
+            twilio_account_sid=factory.Sequence(lambda n: f"AC{n:032x}"),
+            twilio_auth_token="twilio-auth-token-0123456789abcdef",
+            twilio_from="+14155238886",
+            sender="+14155238886",
+        )
+        twilio_sms = factory.Trait(
+            kind=Channel.Kind.TWILIO_SMS,
+            twilio_account_sid=factory.Sequence(lambda n: f"AC{n:032x}"),
+            twilio_auth_token="twilio-auth-token-0123456789abcdef",
+            twilio_from="+14155550100",
+            sender="+14155550100",
+        )
+        meta = factory.Trait(
+            kind=Channel.Kind.META_WHATSAPP,
+            meta_phone_number_id=factory.Sequence(lambda n: f"10{n:013d}"),
+            meta_business_account_id=factory.Sequence(lambda n: f"20{n:013d}"),
+            meta_access_token="EAAG-meta-access-token",
+            meta_app_secret="meta-app-secret-0123456789",
+            meta_verify_token="meta-verify-token",
+            sender="+15550001111",
+        )
+
+    kind = Channel.Kind.SANDBOX
+    name = factory.Sequence(lambda n: f"Channel {n}")
+    sandbox_secret = "sandbox-signing-secret"
+
+
+class ConversationFactory(TenantOwnedFactory):
+    class Meta:
+        model = Conversation
+
+    channel = same_tenant(ChannelFactory)
+    contact = same_tenant(ContactFactory)
+
+
+class MessageTemplateFactory(TenantOwnedFactory):
+    class Meta:
+        model = MessageTemplate
+
+    channel = same_tenant(ChannelFactory)
+    name = factory.Sequence(lambda n: f"template_{n}")
+    language = "en"
+    category = MessageTemplate.Category.UTILITY
+    status = MessageTemplate.Status.APPROVED
+    body = "Hello {{1}}, your order {{2}} is ready."
+    variables = factory.LazyFunction(lambda: ["1", "2"])
+    provider_template_id = factory.Sequence(lambda n: f"HX{n:032x}")
+
+
+class MessageFactory(TenantOwnedFactory):
+    """An inbound message by default."""
+
+    class Meta:
+        model = Message
+
+    conversation = same_tenant(ConversationFactory)
+    channel = factory.SelfAttribute("conversation.channel")
+    direction = Message.Direction.INBOUND
+    sender_kind = Message.SenderKind.CUSTOMER
+    body = factory.Faker("sentence")
+    status = Message.Status.RECEIVED
+    provider_message_id = factory.Sequence(lambda n: f"SM{n:032x}")
+
+
+class MessageStatusEventFactory(TenantOwnedFactory):
+    class Meta:
+        model = MessageStatusEvent
+
+    message = same_tenant(
+        MessageFactory,
+        direction=Message.Direction.OUTBOUND,
+        sender_kind=Message.SenderKind.AGENT,
+        status=Message.Status.SENT,
+    )
+    channel = factory.SelfAttribute("message.channel")
+    provider_message_id = factory.SelfAttribute("message.provider_message_id")
+    status = Message.Status.DELIVERED
+    provider_status = "delivered"
+
+
+class InboundWebhookFactory(TenantOwnedFactory):
+    class Meta:
+        model = InboundWebhook
+
+    channel = same_tenant(ChannelFactory)
+    content_type = "application/json"
+    body = '{"events": []}'
+
+
+class ConsentEventFactory(TenantOwnedFactory):
+    class Meta:
+        model = ConsentEvent
+
+    contact = same_tenant(ContactFactory)
+    medium = "whatsapp"
+    purpose = Purpose.MARKETING
+    action = ConsentAction.GRANTED
+    source = ConsentSource.AGENT
+    evidence = "Agreed on the phone"
+
+
+class ConsentStateFactory(TenantOwnedFactory):
+    class Meta:
+        model = ConsentState
+
+    last_event = same_tenant(ConsentEventFactory)
+    contact = factory.SelfAttribute("last_event.contact")
+    medium = factory.SelfAttribute("last_event.medium")
+    purpose = factory.SelfAttribute("last_event.purpose")
+    action = factory.SelfAttribute("last_event.action")
+    source = factory.SelfAttribute("last_event.source")
+    changed_at = factory.LazyFunction(timezone.now)
+
+
+class MessagingPolicyFactory(TenantOwnedFactory):
+    class Meta:
+        model = MessagingPolicy
+        django_get_or_create = ("tenant",)  # one per business
+
+    extra_opt_out_keywords = "BASTA"
+
+
 # Every model a URL can name, and every tenant-owned model, has a factory here: the generic
 # isolation tests build one object of each kind per tenant from this table.
 FACTORY_FOR_MODEL = {
@@ -106,6 +268,16 @@ FACTORY_FOR_MODEL = {
     "probe.ProbeParent": ProbeParentFactory,
     "probe.ProbeChild": ProbeChildFactory,
     "probe.ProbeSecret": ProbeSecretFactory,
+    Contact: ContactFactory,
+    Channel: ChannelFactory,
+    Conversation: ConversationFactory,
+    Message: MessageFactory,
+    MessageTemplate: MessageTemplateFactory,
+    MessageStatusEvent: MessageStatusEventFactory,
+    InboundWebhook: InboundWebhookFactory,
+    ConsentEvent: ConsentEventFactory,
+    ConsentState: ConsentStateFactory,
+    MessagingPolicy: MessagingPolicyFactory,
 }
 
 

@@ -1,0 +1,125 @@
+"""Consent: an append-only ledger of events and the state derived from it (DESIGN §6)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from channels_app.models import Medium
+from tenants.models import TenantOwned
+
+
+class Purpose(models.TextChoices):
+    TRANSACTIONAL = "transactional", _("Transactional (replies, reminders, service)")
+    MARKETING = "marketing", _("Marketing (offers, campaigns)")
+
+
+class ConsentAction(models.TextChoices):
+    GRANTED = "granted", _("granted")
+    WITHDRAWN = "withdrawn", _("withdrawn")
+
+
+class ConsentSource(models.TextChoices):
+    KEYWORD = "keyword", _("customer sent a keyword")
+    AGENT = "agent", _("recorded by the team")
+    IMPORT = "import", _("attested at import")
+    LEAD_FORM = "lead_form", _("lead form")
+    PROVIDER = "provider", _("reported by the provider")
+    API = "api", _("API")
+    DATA_REQUEST = "data_request", _("data subject request")
+
+
+class ConsentEvent(TenantOwned):
+    """One grant or withdrawal. Never updated, never deleted (erasure anonymises it as proof)."""
+
+    contact = models.ForeignKey(
+        "crm.Contact", on_delete=models.CASCADE, related_name="consent_events"
+    )
+    medium = models.CharField(max_length=16, choices=Medium.choices)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    action = models.CharField(max_length=16, choices=ConsentAction.choices)
+    source = models.CharField(max_length=16, choices=ConsentSource.choices)
+    # What proves it: the keyword message, the import, the form, the provider's error.
+    evidence = models.TextField(blank=True)
+    channel = models.ForeignKey(
+        "channels_app.Channel", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = models.ForeignKey(
+        "channels_app.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["tenant", "contact", "created_at"], name="consent_event_contact")
+        ]
+
+    def __str__(self):
+        return f"{self.contact_id} {self.medium}/{self.purpose} {self.action} ({self.source})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.pop("_anonymising", False):
+            raise ValidationError(_("Consent events are append-only; record a new event."))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError(_("Consent events are append-only and cannot be deleted."))
+
+
+class ConsentState(TenantOwned):
+    """The current consent per contact, medium and purpose, derived from the ledger for the gate."""
+
+    contact = models.ForeignKey(
+        "crm.Contact", on_delete=models.CASCADE, related_name="consent_states"
+    )
+    medium = models.CharField(max_length=16, choices=Medium.choices)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    action = models.CharField(max_length=16, choices=ConsentAction.choices)
+    source = models.CharField(max_length=16, choices=ConsentSource.choices)
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["medium", "purpose"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "contact", "medium", "purpose"], name="consent_state_unique"
+            )
+        ]
+
+    @property
+    def granted(self) -> bool:
+        return self.action == ConsentAction.GRANTED
+
+
+class MessagingPolicy(TenantOwned):
+    """A business's opt-out wording: extra keywords in its languages and the automatic replies."""
+
+    extra_opt_out_keywords = models.TextField(
+        _("extra opt-out keywords"),
+        blank=True,
+        help_text=_("One per line or comma-separated, in your customers' languages."),
+    )
+    extra_opt_in_keywords = models.TextField(_("extra opt-in keywords"), blank=True)
+    extra_help_keywords = models.TextField(_("extra help keywords"), blank=True)
+    opt_out_reply = models.TextField(
+        _("reply to an opt-out"),
+        blank=True,
+        help_text=_("Empty: a standard confirmation in the business's language."),
+    )
+    opt_in_reply = models.TextField(_("reply to an opt-in"), blank=True)
+    help_reply = models.TextField(
+        _("reply to HELP"),
+        blank=True,
+        help_text=_("Who you are and how to reach a person; empty: a standard text."),
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="messaging_policy_one")]
