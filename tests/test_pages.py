@@ -28,13 +28,11 @@ NAV_TARGETS = [
     "tenant:settings",
 ]
 PLACEHOLDERS = [
-    "channels:inbox",
     "crm:contacts",
     "crm:deals",
     "crm:calendar",
     "crm:campaigns",
     "channels:bot",
-    "channels:channels",
     "privacy:centre",
 ]
 

@@ -70,3 +70,71 @@ def test_with_admin_creates_a_superuser_who_can_open_the_admin(client):
     assert client.login(email="admin@example.com", password=password)
     assert client.get(reverse("admin:index")).status_code == 200
     assert User.objects.get(email="admin@example.com").is_superuser
+
+
+# --- The messaging demo ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _in_process_rate_limits(settings):
+    # Demo replies are delivered in the test; their rate limit needs no Redis.
+    settings.RATE_LIMIT_REDIS_URL = "memory"
+
+
+def _demo_inbox():
+    from channels_app.models import Channel, Conversation, Message, MessageTemplate
+    from tenants.context import tenant_context
+
+    tenant = Tenant.objects.get(slug="demo")
+    with tenant_context(tenant):
+        channel = Channel.objects.get(kind=Channel.Kind.SANDBOX)
+        conversations = {
+            c.contact.name: c
+            for c in Conversation.objects.filter(channel=channel).select_related(
+                "contact", "assignee"
+            )
+        }
+        messages = list(
+            Message.objects.filter(channel=channel).values_list("direction", "body", "author_id")
+        )
+        templates = MessageTemplate.objects.filter(channel=channel, status="approved").count()
+    return tenant, channel, conversations, messages, templates
+
+
+def test_seed_adds_a_sandbox_channel_with_demo_conversations(django_capture_on_commit_callbacks):
+    from channels_app.models import Conversation
+
+    with django_capture_on_commit_callbacks(execute=True):
+        output = seed()
+
+    _tenant, channel, conversations, messages, templates = _demo_inbox()
+    agent = User.objects.get(email="agent@example.com")
+    assert channel.sandbox_secret  # the simulator can sign its webhooks
+    assert templates >= 1  # for the conversation outside the window
+    assert f"/app/demo/channels/sandbox/{channel.pk}/simulator/" in output
+    assert set(conversations) == {"Maria Garcia", "James Wilson", "Priya Patel", "Tom Becker"}
+    assert conversations["Maria Garcia"].assignee is None
+    assert conversations["Maria Garcia"].unread_count == 1
+    assert conversations["James Wilson"].assignee == agent
+    assert conversations["Priya Patel"].status == Conversation.Status.RESOLVED
+    assert not conversations["Tom Becker"].window_open()
+    assert all(c.window_open() for name, c in conversations.items() if name != "Tom Becker")
+    directions = {direction for direction, _body, _author in messages}
+    assert directions == {"inbound", "outbound"}
+    # Replies were sent by people of the business, through the sending service.
+    assert all(author for direction, _b, author in messages if direction == "outbound")
+
+
+def test_seeding_the_messaging_demo_twice_changes_nothing(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        seed()
+    first = _demo_inbox()
+    with django_capture_on_commit_callbacks(execute=True):
+        seed()
+    second = _demo_inbox()
+
+    assert first[1].pk == second[1].pk
+    assert sorted(first[3]) == sorted(second[3])
+    assert {n: c.last_message_at for n, c in first[2].items()} == {
+        n: c.last_message_at for n, c in second[2].items()
+    }
