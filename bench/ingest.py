@@ -64,13 +64,18 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-APP_ROLE = "salesos_app"
-APP_PASSWORD = "salesos"
+from scripts.run_tests import (  # noqa: E402 - after the path is set
+    APP_PASSWORD,
+    APP_ROLE,
+    admin_conninfo,
+    ensure_app_role_and_database,
+)
+
 BENCH_DATABASE = "salesos_bench"
 DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -84,26 +89,12 @@ def say(message: str) -> None:
 # --- PostgreSQL and Redis ----------------------------------------------------------------------
 
 
-def _conninfo(url: str) -> dict:
-    parts = urlsplit(url)
-    info = {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "dbname": unquote(parts.path.lstrip("/") or "postgres"),
-        "connect_timeout": 5,
-    }
-    if parts.password:
-        info["password"] = unquote(parts.password)
-    return info
-
-
 def fresh_database(admin_url: str) -> str:
     """Drop and create the bench database as the application role; its DATABASE_URL."""
     import psycopg
     from psycopg import sql
 
-    info = _conninfo(admin_url)
+    info = admin_conninfo(admin_url)
     host, port = info["host"], info["port"]
     database = sql.Identifier(BENCH_DATABASE)
     try:
@@ -115,20 +106,9 @@ def fresh_database(admin_url: str) -> str:
             host=host, port=port, user=APP_ROLE, password=APP_PASSWORD, dbname="postgres",
             autocommit=True, connect_timeout=5,
         )  # fmt: skip
-        is_admin = False
     else:
-        is_admin = True
+        ensure_app_role_and_database(admin_url)  # the role the application runs as
     with admin:
-        if is_admin:
-            role = sql.Identifier(APP_ROLE)
-            attributes = sql.SQL("LOGIN NOSUPERUSER NOBYPASSRLS CREATEDB PASSWORD {}").format(
-                sql.Literal(APP_PASSWORD)
-            )
-            if not admin.execute(
-                "SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]
-            ).fetchone():
-                admin.execute(sql.SQL("CREATE ROLE {} {}").format(role, attributes))
-            admin.execute(sql.SQL("ALTER ROLE {} {}").format(role, attributes))
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
         admin.execute(
             sql.SQL("CREATE DATABASE {} OWNER {}").format(database, sql.Identifier(APP_ROLE))
@@ -140,7 +120,7 @@ def drop_database(admin_url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    info = _conninfo(admin_url)
+    info = admin_conninfo(admin_url)
     try:
         conn = psycopg.connect(**info, autocommit=True)
     except psycopg.OperationalError:

@@ -65,7 +65,7 @@ def app_database_url(admin_url: str) -> str:
     return f"postgres://{APP_ROLE}:{quote(APP_PASSWORD, safe='')}@{host}:{port}/{APP_DATABASE}"
 
 
-def _admin_conninfo(admin_url: str) -> dict:
+def admin_conninfo(admin_url: str) -> dict:
     parts = urlsplit(admin_url)
     info = {
         "host": parts.hostname or "127.0.0.1",
@@ -84,7 +84,7 @@ def ensure_app_role_and_database(admin_url: str) -> None:
     import psycopg
     from psycopg import errors, sql
 
-    with psycopg.connect(**_admin_conninfo(admin_url), autocommit=True) as conn:
+    with psycopg.connect(**admin_conninfo(admin_url), autocommit=True) as conn:
         role, password = sql.Identifier(APP_ROLE), sql.Literal(APP_PASSWORD)
         attributes = sql.SQL("LOGIN NOSUPERUSER NOBYPASSRLS CREATEDB PASSWORD {}").format(password)
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone()

@@ -19,7 +19,7 @@ from channels_app.providers.base import (
 )
 from channels_app.providers.twilio import TwilioProvider, api_url
 from tenants.context import tenant_context
-from tests.factories import ChannelFactory, MessageFactory, MessageTemplateFactory
+from tests.factories import MessageFactory, MessageTemplateFactory
 from tests.fakes import twilio_inbound_message, twilio_status_callback
 from tests.fakes.webhooks import FORM, encode_form
 
@@ -40,17 +40,10 @@ def _public_url(settings):
 
 
 @pytest.fixture
-def channel(tenant_a, provider_stub):
-    channel = ChannelFactory(tenant=tenant_a, twilio=True)
-    provider_stub.twilio_account(channel.twilio_account_sid, channel.twilio_auth_token)
-    return channel
-
-
-@pytest.fixture
-def sms_channel(tenant_a, provider_stub):
-    channel = ChannelFactory(tenant=tenant_a, twilio_sms=True)
-    provider_stub.twilio_account(channel.twilio_account_sid, channel.twilio_auth_token)
-    return channel
+def channel(twilio_channel):
+    # `twilio_channel` and `sms_channel` (tests/channels/sending_fixtures.py) are channels whose
+    # account the provider stub knows.
+    return twilio_channel
 
 
 def hook_path(channel, suffix=""):
