@@ -53,7 +53,7 @@ def can_message(contact, channel, purpose: str, *, now=None) -> Decision:
       this channel within the last 24 hours: writing to a business is consent to its reply,
       never to marketing.
     """
-    from channels_app.models import Conversation
+    from channels_app.models import SERVICE_WINDOW, Conversation
 
     if not channel.is_active:
         return _deny("channel_inactive", _("This channel is switched off."))
@@ -98,8 +98,6 @@ def can_message(contact, channel, purpose: str, *, now=None) -> Decision:
         .values_list("last_inbound_at", flat=True)
         .first()
     )
-    from channels_app.models import SERVICE_WINDOW
-
     now = now or timezone.now()
     if last_inbound_at is not None and now - last_inbound_at < SERVICE_WINDOW:
         return _allow("reply_window", _("A reply to the customer's message of the last 24 hours."))

@@ -22,8 +22,6 @@ from tenants.context import tenant_context
 from tests.factories import ChannelFactory, MessageFactory, MessageTemplateFactory
 from tests.fakes import meta_inbound_message, meta_status, meta_webhook
 
-# Until tests/conftest.py loads it for the whole suite.
-
 pytestmark = pytest.mark.django_db
 
 

@@ -23,8 +23,6 @@ from tests.factories import MessageFactory, MessageTemplateFactory
 from tests.fakes import twilio_inbound_message, twilio_status_callback
 from tests.fakes.webhooks import FORM, encode_form
 
-# Until tests/conftest.py loads it for the whole suite.
-
 pytestmark = pytest.mark.django_db
 
 PUBLIC = "https://app.example.com"

@@ -18,8 +18,6 @@ from twilio.rest import Client
 from tests.fakes import webhooks
 from tests.fakes.provider_stub import ProviderStub, StubTwilioHttpClient, rewrite_twilio_url
 
-# Until tests/conftest.py loads it for the whole suite.
-
 SID = "AC" + "1" * 32
 TOKEN = "a" * 32
 
