@@ -411,3 +411,14 @@ class InboundWebhook(TenantOwned):
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [models.Index(fields=["tenant", "received_at"], name="webhook_received")]
+
+
+# The bot's models live beside its code; importing them here makes them this app's models.
+from channels_app.bot.models import (  # noqa: E402, F401
+    AIUsage,
+    BotProfile,
+    BotRun,
+    KnowledgeChunk,
+    KnowledgeDocument,
+    TokenBalance,
+)

@@ -144,6 +144,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_app.tasks.recover_stuck_messages",
         "schedule": 60.0,
     },
+    # Appointment reminders that are due (each sent once).
+    "send-appointment-reminders": {
+        "task": "crm.tasks.send_appointment_reminders",
+        "schedule": 60.0,
+    },
 }
 
 # --- Messaging providers --------------------------------------------------------------------

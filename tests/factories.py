@@ -10,14 +10,38 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from channels_app.models import (
+    AIUsage,
+    BotProfile,
+    BotRun,
     Channel,
     Conversation,
     InboundWebhook,
+    KnowledgeChunk,
+    KnowledgeDocument,
     Message,
     MessageStatusEvent,
     MessageTemplate,
+    TokenBalance,
 )
-from crm.models import Contact
+from crm.models import (
+    Appointment,
+    CalendarFeed,
+    Company,
+    Contact,
+    ContactAttribute,
+    ContactImport,
+    ContactTag,
+    Deal,
+    DealStageChange,
+    Lead,
+    LeadSource,
+    Note,
+    Pipeline,
+    Segment,
+    Stage,
+    Tag,
+    Task,
+)
 from privacy.models import (
     ConsentAction,
     ConsentEvent,
@@ -260,6 +284,202 @@ class MessagingPolicyFactory(TenantOwnedFactory):
     extra_opt_out_keywords = "BASTA"
 
 
+# --- CRM ------------------------------------------------------------------------------------
+
+
+class CompanyFactory(TenantOwnedFactory):
+    class Meta:
+        model = Company
+
+    name = factory.Sequence(lambda n: f"Company {n}")
+    domain = factory.Sequence(lambda n: f"company{n}.example")
+
+
+class TagFactory(TenantOwnedFactory):
+    class Meta:
+        model = Tag
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+
+
+class ContactTagFactory(TenantOwnedFactory):
+    class Meta:
+        model = ContactTag
+
+    contact = same_tenant(ContactFactory)
+    tag = same_tenant(TagFactory)
+
+
+class ContactAttributeFactory(TenantOwnedFactory):
+    class Meta:
+        model = ContactAttribute
+
+    key = factory.Sequence(lambda n: f"attr_{n}")
+    label = factory.Sequence(lambda n: f"Attribute {n}")
+    kind = ContactAttribute.Kind.TEXT
+
+
+class SegmentFactory(TenantOwnedFactory):
+    class Meta:
+        model = Segment
+
+    name = factory.Sequence(lambda n: f"Segment {n}")
+    filters = factory.LazyFunction(lambda: {"stage": "lead"})
+
+
+class PipelineFactory(TenantOwnedFactory):
+    class Meta:
+        model = Pipeline
+
+    name = factory.Sequence(lambda n: f"Pipeline {n}")
+
+
+class StageFactory(TenantOwnedFactory):
+    class Meta:
+        model = Stage
+
+    pipeline = same_tenant(PipelineFactory)
+    name = factory.Sequence(lambda n: f"Stage {n}")
+    position = factory.Sequence(lambda n: n)
+
+
+class DealFactory(TenantOwnedFactory):
+    class Meta:
+        model = Deal
+
+    stage = same_tenant(StageFactory)
+    pipeline = factory.SelfAttribute("stage.pipeline")
+    title = factory.Sequence(lambda n: f"Deal {n}")
+    value = 1000
+    currency = "USD"
+
+
+class DealStageChangeFactory(TenantOwnedFactory):
+    class Meta:
+        model = DealStageChange
+
+    deal = same_tenant(DealFactory)
+    to_stage = factory.SelfAttribute("deal.stage")
+
+
+class TaskFactory(TenantOwnedFactory):
+    class Meta:
+        model = Task
+
+    title = factory.Sequence(lambda n: f"Task {n}")
+    contact = same_tenant(ContactFactory)
+    due_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+
+
+class NoteFactory(TenantOwnedFactory):
+    class Meta:
+        model = Note
+
+    body = factory.Faker("sentence")
+    contact = same_tenant(ContactFactory)
+
+
+class AppointmentFactory(TenantOwnedFactory):
+    class Meta:
+        model = Appointment
+
+    title = factory.Sequence(lambda n: f"Appointment {n}")
+    contact = same_tenant(ContactFactory)
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=2))
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(minutes=30))
+
+
+class CalendarFeedFactory(TenantOwnedFactory):
+    class Meta:
+        model = CalendarFeed
+
+    user = factory.SubFactory(UserFactory)
+
+
+class ContactImportFactory(TenantOwnedFactory):
+    class Meta:
+        model = ContactImport
+
+    file = factory.django.FileField(filename="contacts.csv", data=b"name,phone\nAna,+14155550199\n")
+    original_name = "contacts.csv"
+    headers = factory.LazyFunction(lambda: ["name", "phone"])
+
+
+class LeadSourceFactory(TenantOwnedFactory):
+    class Meta:
+        model = LeadSource
+
+    kind = LeadSource.Kind.GOOGLE_ADS
+    name = factory.Sequence(lambda n: f"Lead form {n}")
+    google_key = "google-lead-form-key"
+
+
+class LeadFactory(TenantOwnedFactory):
+    class Meta:
+        model = Lead
+
+    source = same_tenant(LeadSourceFactory)
+    external_id = factory.Sequence(lambda n: f"lead-{n}")
+    fields = factory.LazyFunction(lambda: {"full_name": "Ana", "phone_number": "+14155550123"})
+
+
+# --- Bot ------------------------------------------------------------------------------------
+
+
+class BotProfileFactory(TenantOwnedFactory):
+    class Meta:
+        model = BotProfile
+        django_get_or_create = ("tenant", "channel")  # one default profile per business
+
+    channel = None
+    enabled = True
+    instructions = "Answer questions about the shop."
+
+
+class KnowledgeDocumentFactory(TenantOwnedFactory):
+    class Meta:
+        model = KnowledgeDocument
+
+    title = factory.Sequence(lambda n: f"Document {n}")
+    content = "We open at nine and close at six. Delivery takes two days."
+
+
+class KnowledgeChunkFactory(TenantOwnedFactory):
+    class Meta:
+        model = KnowledgeChunk
+
+    document = same_tenant(KnowledgeDocumentFactory)
+    position = factory.Sequence(lambda n: n)
+    text = factory.SelfAttribute("document.content")
+
+
+class TokenBalanceFactory(TenantOwnedFactory):
+    class Meta:
+        model = TokenBalance
+        django_get_or_create = ("tenant",)  # one per business
+
+    tokens_remaining = 100_000
+
+
+class AIUsageFactory(TenantOwnedFactory):
+    class Meta:
+        model = AIUsage
+
+    provider = "openai"
+    model = "gpt-4o-mini"
+    tokens_in = 120
+    tokens_out = 40
+
+
+class BotRunFactory(TenantOwnedFactory):
+    class Meta:
+        model = BotRun
+
+    inbound_message = same_tenant(MessageFactory)
+    conversation = factory.SelfAttribute("inbound_message.conversation")
+    outcome = BotRun.Outcome.ANSWERED
+
+
 # Every model a URL can name, and every tenant-owned model, has a factory here: the generic
 # isolation tests build one object of each kind per tenant from this table.
 FACTORY_FOR_MODEL = {
@@ -278,6 +498,28 @@ FACTORY_FOR_MODEL = {
     ConsentEvent: ConsentEventFactory,
     ConsentState: ConsentStateFactory,
     MessagingPolicy: MessagingPolicyFactory,
+    Company: CompanyFactory,
+    Tag: TagFactory,
+    ContactTag: ContactTagFactory,
+    ContactAttribute: ContactAttributeFactory,
+    Segment: SegmentFactory,
+    Pipeline: PipelineFactory,
+    Stage: StageFactory,
+    Deal: DealFactory,
+    DealStageChange: DealStageChangeFactory,
+    Task: TaskFactory,
+    Note: NoteFactory,
+    Appointment: AppointmentFactory,
+    CalendarFeed: CalendarFeedFactory,
+    ContactImport: ContactImportFactory,
+    LeadSource: LeadSourceFactory,
+    Lead: LeadFactory,
+    BotProfile: BotProfileFactory,
+    KnowledgeDocument: KnowledgeDocumentFactory,
+    KnowledgeChunk: KnowledgeChunkFactory,
+    TokenBalance: TokenBalanceFactory,
+    AIUsage: AIUsageFactory,
+    BotRun: BotRunFactory,
 }
 
 

@@ -1,4 +1,4 @@
-"""CRM writes. Views, tasks and the messaging pipeline call these, never the ORM directly."""
+"""Contact writes."""
 
 from __future__ import annotations
 

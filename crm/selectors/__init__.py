@@ -1,0 +1,1 @@
+"""CRM reads, one module per area."""
