@@ -123,3 +123,47 @@ class MessagingPolicy(TenantOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="messaging_policy_one")]
+
+
+class AccessLogEntry(TenantOwned):
+    """Who looked at, exported or erased personal data, when and from where (P12).
+
+    Written only through `privacy.access_log.record_access`; never edited. Subject to the
+    business's access-log retention.
+    """
+
+    class Action(models.TextChoices):
+        VIEWED_CONTACT = "viewed_contact", _("viewed a contact")
+        VIEWED_CONVERSATION = "viewed_conversation", _("viewed a conversation")
+        EXPORTED_CONTACTS = "exported_contacts", _("exported contacts")
+        EXPORTED_SUBJECT = "exported_subject", _("exported a person's data")
+        DOWNLOADED_EXPORT = "downloaded_export", _("downloaded a data export")
+        ERASED_SUBJECT = "erased_subject", _("erased a person's data")
+        RECTIFIED = "rectified", _("corrected a person's data")
+        IMPORTED_CONTACTS = "imported_contacts", _("imported contacts")
+        EXPORTED_ACCESS_LOG = "exported_access_log", _("exported the access log")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # The actor's e-mail when it happened, kept if the account goes.
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    # What was touched: "crm.Contact:42", "channels_app.Conversation:7", or a count for exports.
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    # The person whose data it was, while they exist (erasure unlinks it).
+    subject = models.ForeignKey(
+        "crm.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    detail = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "created_at", "id"], name="access_log_time"),
+            models.Index(fields=["tenant", "subject"], name="access_log_subject"),
+        ]

@@ -244,6 +244,9 @@ MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 
 # --- Security (P14) -------------------------------------------------------------------------
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+# How many reverse proxies stand in front of the application: the access log then takes the
+# client's address from X-Forwarded-For as the outermost trusted proxy saw it (0 = REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if env.bool("USE_X_FORWARDED_PROTO", default=not DEBUG):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or TESTING))

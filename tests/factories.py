@@ -43,6 +43,7 @@ from crm.models import (
     Task,
 )
 from privacy.models import (
+    AccessLogEntry,
     ConsentAction,
     ConsentEvent,
     ConsentSource,
@@ -480,6 +481,14 @@ class BotRunFactory(TenantOwnedFactory):
     outcome = BotRun.Outcome.ANSWERED
 
 
+class AccessLogEntryFactory(TenantOwnedFactory):
+    class Meta:
+        model = AccessLogEntry
+
+    action = AccessLogEntry.Action.VIEWED_CONTACT
+    actor_label = "agent@example.com"
+
+
 # Every model a URL can name, and every tenant-owned model, has a factory here: the generic
 # isolation tests build one object of each kind per tenant from this table.
 FACTORY_FOR_MODEL = {
@@ -520,6 +529,7 @@ FACTORY_FOR_MODEL = {
     TokenBalance: TokenBalanceFactory,
     AIUsage: AIUsageFactory,
     BotRun: BotRunFactory,
+    AccessLogEntry: AccessLogEntryFactory,
 }
 
 

@@ -54,24 +54,42 @@ MARKETING_OPT_OUT_CODES = frozenset({"131050"})  # Meta: the user stopped market
 
 # --- Follow-up work ----------------------------------------------------------------------------
 
-# What happens to a new customer message after it is stored (the bot, automations,
-# notifications): each handler takes the message. `process_inbound` runs them in order, and
-# may run them twice (a retried task), so a handler must be idempotent.
-FollowUp = Callable[[Message], None]
-FOLLOW_UPS: list[FollowUp] = []
+# What happens to a new customer message after it is stored (appointment replies, the bot,
+# automations, notifications): each handler takes the message. `process_inbound` runs them in
+# ascending `order`, and may run them twice (a retried task), so a handler must be idempotent.
+# A handler that returns True has consumed the message (a reply to an appointment reminder):
+# the handlers after it do not see it, so the bot does not answer what was already handled.
+FollowUp = Callable[[Message], bool | None]
+FOLLOW_UPS: list[tuple[int, FollowUp]] = []
+
+# Orders in use: replies to something the business asked (appointment confirmations) come
+# first, the bot last.
+ORDER_REPLIES = 100
+ORDER_DEFAULT = 500
+ORDER_BOT = 1000
 
 
-def register_follow_up(handler: FollowUp) -> FollowUp:
+def register_follow_up(handler: FollowUp | None = None, *, order: int = ORDER_DEFAULT):
     """Run `handler(message)` for every new inbound message that is not a STOP/START/HELP
-    keyword. Usable as a decorator; registering twice is harmless."""
-    if handler not in FOLLOW_UPS:
-        FOLLOW_UPS.append(handler)
-    return handler
+    keyword. Usable as a decorator (with or without `order=`); registering twice is harmless."""
+
+    def register(function: FollowUp) -> FollowUp:
+        if all(existing is not function for _order, existing in FOLLOW_UPS):
+            FOLLOW_UPS.append((order, function))
+            FOLLOW_UPS.sort(key=lambda pair: pair[0])
+        return function
+
+    return register(handler) if handler is not None else register
+
+
+def unregister_follow_up(handler: FollowUp) -> None:
+    FOLLOW_UPS[:] = [pair for pair in FOLLOW_UPS if pair[1] is not handler]
 
 
 def run_follow_ups(message: Message) -> None:
-    for handler in list(FOLLOW_UPS):
-        handler(message)
+    for _order, handler in list(FOLLOW_UPS):
+        if handler(message) is True:
+            return
 
 
 def run_follow_ups_for(*, message_id: int) -> None:

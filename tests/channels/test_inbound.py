@@ -47,7 +47,7 @@ def followed():
 
     register_follow_up(note)
     yield seen
-    inbound.FOLLOW_UPS.remove(note)
+    inbound.unregister_follow_up(note)
 
 
 _counter = iter(range(1, 10**6))
@@ -361,3 +361,30 @@ def test_receiving_needs_the_channels_own_tenant(tenant_b, tenant_a):
     channel = ChannelFactory(tenant=tenant_a)
     with tenant_context(tenant_b), pytest.raises(ValueError):
         customer_writes(channel, "Hi")
+
+
+def test_follow_ups_run_in_order_and_a_consuming_handler_stops_the_later_ones(
+    channel, eager_celery, django_capture_on_commit_callbacks
+):
+    calls: list[str] = []
+
+    def bot(message):
+        calls.append("bot")
+
+    def appointment_reply(message):
+        calls.append("reply")
+        return message.body == "C"
+
+    register_follow_up(bot, order=inbound.ORDER_BOT)
+    register_follow_up(appointment_reply, order=inbound.ORDER_REPLIES)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            customer_writes(channel, "what time do you open?")
+        assert calls == ["reply", "bot"]
+        calls.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            customer_writes(channel, "C")
+        assert calls == ["reply"]
+    finally:
+        inbound.unregister_follow_up(bot)
+        inbound.unregister_follow_up(appointment_reply)

@@ -1,0 +1,69 @@
+"""Personal data held by messaging and the bot (see privacy/registry.py)."""
+
+from channels_app import models as channels
+from privacy.registry import Erasure, Retention, declare
+
+declare(
+    channels.Conversation,
+    fields=("last_message_preview", "handoff_reason"),
+    subject_path="contact",
+    erasure=Erasure.DELETE,
+    retention=Retention.MESSAGES,
+)
+declare(
+    channels.Message,
+    fields=("body", "media", "template_variables"),
+    subject_path="conversation__contact",
+    erasure=Erasure.DELETE,
+    retention=Retention.MESSAGES,
+)
+declare(
+    channels.MessageStatusEvent,
+    fields=("error_reason",),
+    subject_path="message__conversation__contact",
+    erasure=Erasure.DELETE,
+    retention=Retention.MESSAGES,
+)
+declare(
+    channels.InboundWebhook,
+    fields=("body",),
+    erasure=Erasure.SCAN_AND_DELETE,
+    retention=Retention.WEBHOOK_PAYLOADS,
+    note="Raw provider payloads: the sender's number and the message text, as received.",
+)
+declare(
+    channels.BotRun,
+    subject_path="conversation__contact",
+    erasure=Erasure.DELETE,
+    retention=Retention.MESSAGES,
+    note="Ids and counts of what went to the AI provider; no text.",
+)
+declare(
+    channels.AIUsage,
+    fields=(),
+    subject_path="conversation__contact",
+    erasure=Erasure.ANONYMISE,
+    retention=Retention.BUSINESS,
+    note="Token counts and cost stay for billing; the link to the conversation goes.",
+)
+declare(
+    channels.KnowledgeDocument,
+    fields=("content",),
+    erasure=Erasure.SCAN_AND_DELETE,
+    retention=Retention.BUSINESS,
+    note="The business's own knowledge base; scanned in case a customer's words were pasted in.",
+)
+declare(
+    channels.KnowledgeChunk,
+    fields=("text",),
+    erasure=Erasure.SCAN_AND_DELETE,
+    retention=Retention.BUSINESS,
+    note="Chunks and their search vectors, derived from the documents.",
+)
+for model in (
+    channels.Channel,
+    channels.MessageTemplate,
+    channels.BotProfile,
+    channels.TokenBalance,
+):
+    declare(model, erasure=Erasure.NOT_CUSTOMER_DATA, retention=Retention.BUSINESS)

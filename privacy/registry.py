@@ -1,0 +1,139 @@
+"""The personal-data registry: every tenant-owned model says, next to its app's models (in
+`<app>/personal_data.py`), which of its fields hold personal data, how its rows are found for a
+data subject (a `crm.Contact`), how they are exported and erased, and which retention category
+governs them. Export, erasure and retention read this registry, and a test fails when a
+tenant-owned model is missing from it, so a new model cannot escape them."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from django.apps import apps
+from django.db import models
+
+
+class Erasure(enum.StrEnum):
+    # The rows go (they exist only because of the subject).
+    DELETE = "delete"
+    # The personal fields are blanked; the row stays for the business's records.
+    ANONYMISE = "anonymise"
+    # Anonymised and kept as proof that something happened (consent, a done request).
+    KEEP_PROOF = "keep_proof"
+    # Not linked to a subject by key: rows whose personal fields mention one of the subject's
+    # identifiers are deleted (raw webhook payloads and the like).
+    SCAN_AND_DELETE = "scan_and_delete"
+    # Holds no customer's personal data (configuration, or the team's own records).
+    NOT_CUSTOMER_DATA = "not_customer_data"
+
+
+class Retention(enum.StrEnum):
+    # Kept while the business keeps the contact (erasure or tenant deletion removes it).
+    CONTACT = "contact"
+    # Tenant.message_retention_days after the conversation is resolved.
+    MESSAGES = "messages"
+    # Tenant.webhook_payload_retention_days.
+    WEBHOOK_PAYLOADS = "webhook_payloads"
+    # Tenant.access_log_retention_days.
+    ACCESS_LOG = "access_log"
+    # Tenant.export_file_retention_days.
+    EXPORT_FILES = "export_files"
+    # Configuration and records of the business itself: kept until the tenant is deleted.
+    BUSINESS = "business"
+
+
+@dataclasses.dataclass(frozen=True)
+class PersonalData:
+    model: type[models.Model]
+    # Fields that can hold personal data of a customer: exported, erased, and searched by the
+    # post-erasure verification.
+    fields: tuple[str, ...]
+    # ORM path from this model to its `crm.Contact` ("" for Contact itself), or None when rows
+    # are not linked to a subject by key.
+    subject_path: str | None
+    erasure: Erasure
+    retention: Retention
+    # Why, for whoever reads the registry (the privacy centre shows it).
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
+
+
+REGISTRY: dict[str, PersonalData] = {}
+
+
+def declare(
+    model: type[models.Model],
+    *,
+    fields: tuple[str, ...] = (),
+    subject_path: str | None = None,
+    erasure: Erasure,
+    retention: Retention,
+    note: str = "",
+) -> PersonalData:
+    """Declare one model; called at import time by each app's `personal_data` module."""
+    entry = PersonalData(
+        model=model,
+        fields=tuple(fields),
+        subject_path=subject_path,
+        erasure=erasure,
+        retention=retention,
+        note=note,
+    )
+    REGISTRY[entry.label] = entry
+    return entry
+
+
+def entry_for(model: type[models.Model] | str) -> PersonalData | None:
+    label = model if isinstance(model, str) else model._meta.label
+    return REGISTRY.get(label)
+
+
+def tenant_owned_models() -> list[type[models.Model]]:
+    from tenants.models import TenantOwned
+
+    return [
+        model
+        for model in apps.get_models()
+        if issubclass(model, TenantOwned) and model._meta.app_label != "probe"
+    ]
+
+
+def problems() -> list[str]:
+    """What is wrong with the registry: undeclared tenant-owned models, unknown fields,
+    subject paths that do not lead to a contact. Empty when all is well."""
+    from crm.models import Contact
+
+    found = []
+    for model in tenant_owned_models():
+        entry = entry_for(model)
+        if entry is None:
+            found.append(f"{model._meta.label} is not declared in its app's personal_data.py")
+            continue
+        names = {field.name for field in model._meta.get_fields()}
+        for name in entry.fields:
+            if name not in names:
+                found.append(f"{entry.label}: no field named {name!r}")
+        if entry.subject_path is not None:
+            target = _follow(model, entry.subject_path)
+            if target is not Contact:
+                found.append(f"{entry.label}: {entry.subject_path!r} does not lead to a contact")
+        if entry.erasure is Erasure.SCAN_AND_DELETE and not entry.fields:
+            found.append(f"{entry.label}: scanned for identifiers but declares no fields")
+    return found
+
+
+def _follow(model, path: str):
+    if path == "":
+        return model
+    for name in path.split("__"):
+        try:
+            field = model._meta.get_field(name)
+        except Exception:
+            return None
+        model = field.related_model
+        if model is None:
+            return None
+    return model

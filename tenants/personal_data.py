@@ -1,0 +1,12 @@
+"""Personal data held by the tenants app (see privacy/registry.py)."""
+
+from privacy.registry import Erasure, Retention, declare
+from tenants.models import Invitation
+
+declare(
+    Invitation,
+    fields=("email",),
+    erasure=Erasure.NOT_CUSTOMER_DATA,
+    retention=Retention.BUSINESS,
+    note="Invited team members, not customers; removed with the tenant.",
+)
