@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, Value
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
@@ -68,14 +68,19 @@ def classify_answer(text: str) -> str | None:
 # --- Which reminders are due --------------------------------------------------------------------
 
 
+def _reminder_delay() -> ExpressionWrapper:
+    """`reminder_minutes_before` as a duration, in SQL."""
+    if connection.vendor == "postgresql":
+        minute = Value(dt.timedelta(minutes=1))  # integer * interval
+    else:
+        minute = Value(60_000_000)  # SQLite keeps durations as microseconds
+    return ExpressionWrapper(F("reminder_minutes_before") * minute, output_field=DurationField())
+
+
 def _due(now: dt.datetime) -> Q:
     """Not sent yet, wanted, not cancelled, not started, and its moment has come."""
     send_until = ExpressionWrapper(
-        Value(now, output_field=DateTimeField())
-        + ExpressionWrapper(
-            F("reminder_minutes_before") * Value(dt.timedelta(minutes=1)),
-            output_field=DurationField(),
-        ),
+        Value(now, output_field=DateTimeField()) + _reminder_delay(),
         output_field=DateTimeField(),
     )
     return Q(

@@ -361,3 +361,25 @@ def test_a_stage_id_of_another_business_is_refused(owner_client, tenant_a, pipel
     with tenant_context(tenant_a):
         deal.refresh_from_db()
         assert deal.stage.name == "Lead"
+
+
+# --- Demo data -----------------------------------------------------------------------------
+
+
+def test_the_demo_seeds_a_board_and_this_weeks_appointments_once():
+    import io
+
+    from django.core.management import call_command
+
+    from crm.models import Appointment, Pipeline
+    from tenants.models import Tenant
+
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+
+    with tenant_context(Tenant.objects.get(slug="demo")):
+        assert Pipeline.objects.count() == 1
+        assert Deal.objects.count() == 6
+        assert len({deal.currency for deal in Deal.objects.all()}) > 1
+        assert Appointment.objects.count() == 4
+        assert DealStageChange.objects.count() == 6
