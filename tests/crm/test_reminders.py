@@ -419,3 +419,38 @@ def test_a_reply_in_another_business_does_not_touch_this_one(
         customer_says(client, other_channel, "NO")
 
     assert fresh(reminded).status == Appointment.Status.BOOKED
+
+
+@pytest.mark.postgres_only  # real concurrent transactions
+@pytest.mark.django_db(transaction=True)
+def test_four_workers_running_the_job_at_once_send_one_reminder(client, tenant_a, channel):
+    import threading
+
+    from django.db import connection
+
+    customer_says(client, channel, "Hello")
+    with tenant_context(tenant_a):
+        contact = Contact.objects.get(phone=CUSTOMER)
+    appointment = booked(tenant_a, contact)
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            results.append(send_appointment_reminders())
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert not errors, errors
+    assert sorted(results) == [0, 0, 0, 1]
+    assert len(reminders_sent(tenant_a)) == 1
+    assert fresh(appointment).reminder_message is not None
