@@ -21,6 +21,8 @@ REMINDER_CHOICES = [
     (7 * 24 * 60, _("1 week before")),
 ]
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+# Contacts listed in the picker before the user searches (any contact id is accepted).
+CONTACT_OPTIONS = 200
 
 
 class ContactChoiceField(forms.ModelChoiceField):
@@ -68,11 +70,24 @@ class AppointmentForm(forms.Form):
         super().__init__(*args, **kwargs)
         from tenants.models import User
 
-        self.fields["contact"].queryset = Contact.objects.order_by("name", "id")
+        contacts = Contact.objects.order_by("name", "id")
+        self.fields["contact"].queryset = contacts
+        self.fields["contact"].widget.choices = self._contact_options(contacts)
         self.fields["owner"].queryset = User.objects.filter(
             pk__in=[user.pk for user in members()]
         ).order_by("full_name", "email")
         self.fields["reminder_channel"].queryset = Channel.objects.filter(is_active=True)
+
+    def _contact_options(self, contacts) -> list[tuple]:
+        field = self.fields["contact"]
+        chosen = self.data.get("contact") if self.is_bound else None
+        if chosen is None:
+            initial = self.initial.get("contact")
+            chosen = getattr(initial, "pk", initial)
+        shown = list(contacts[:CONTACT_OPTIONS])
+        if str(chosen or "").isdigit() and all(str(c.pk) != str(chosen) for c in shown):
+            shown = list(contacts.filter(pk=int(chosen))) + shown
+        return [("", field.empty_label)] + [(c.pk, field.label_from_instance(c)) for c in shown]
 
     def clean(self):
         cleaned = super().clean()

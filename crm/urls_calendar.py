@@ -7,6 +7,11 @@ urlpatterns = [
     path("calendar/feed/", calendar.calendar_feed, name="calendar_feed"),
     path("calendar/appointments/new/", calendar.appointment_new, name="appointment_new"),
     path(
+        "calendar/appointments/contacts/",
+        calendar.appointment_contacts,
+        name="appointment_contacts",
+    ),
+    path(
         "calendar/appointments/<int:appointment_id>/",
         calendar.appointment_detail,
         name="appointment",

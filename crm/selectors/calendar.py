@@ -121,3 +121,18 @@ def ics(appointments, *, name: str, host: str) -> bytes:
         event.add("status", ICS_STATUS[appointment.status])
         calendar.add_component(event)
     return calendar.to_ical()
+
+
+def contacts_matching(query: str, *, limit: int = 50):
+    """Contacts whose name, phone or e-mail contains `query` (the appointment picker)."""
+    from django.db.models import Q
+
+    from crm.models import Contact
+
+    query = (query or "").strip()
+    contacts = Contact.objects.order_by("name", "id")
+    if query:
+        contacts = contacts.filter(
+            Q(name__icontains=query) | Q(phone__icontains=query) | Q(email__icontains=query)
+        )
+    return list(contacts[:limit])

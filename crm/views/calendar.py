@@ -219,3 +219,17 @@ def calendar_feed(request):
     else:
         messages.success(request, _("Your private calendar address is ready."))
     return redirect(reverse("crm:calendar", kwargs={"tenant_slug": request.tenant.slug}) + "#feed")
+
+
+@tenant_view(Role.AGENT)
+def appointment_contacts(request):
+    """The contact picker's options for a search (HTMX swaps them into the select)."""
+    from crm.calendar_forms import ContactChoiceField
+
+    field = ContactChoiceField(queryset=Contact.objects.none())
+    contacts = selectors.contacts_matching(request.GET.get("q", ""))
+    return render(
+        request,
+        "crm/calendar/_contact_options.html",
+        {"options": [(c.pk, field.label_from_instance(c)) for c in contacts]},
+    )

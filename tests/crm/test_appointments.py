@@ -232,3 +232,38 @@ def test_the_owner_must_be_a_member(in_a, contact):
             owner=outsider,
         )
     assert "owner" in refused.value.message_dict
+
+
+def test_the_contact_picker_searches_by_name_or_phone(owner_client, tenant_a):
+    ContactFactory(tenant=tenant_a, name="Ana Lima", phone="+14155550101")
+    ContactFactory(tenant=tenant_a, name="Tom Rees", phone="+14155550102")
+    ContactFactory(tenant=TenantFactory(), name="Ana Foreign")
+    search = url("crm:appointment_contacts", tenant_a)
+
+    by_name = owner_client.get(search, {"q": "ana"}).content.decode()
+    by_phone = owner_client.get(search, {"q": "0102"}).content.decode()
+
+    assert "Ana Lima" in by_name and "Tom Rees" not in by_name and "Foreign" not in by_name
+    assert "Tom Rees" in by_phone and "Ana Lima" not in by_phone
+
+
+def test_a_contact_beyond_the_first_page_of_the_picker_can_be_booked(
+    owner_client, london, monkeypatch
+):
+    from crm import calendar_forms
+
+    monkeypatch.setattr(calendar_forms, "CONTACT_OPTIONS", 1)
+    ContactFactory(tenant=london, name="Aaron First")
+    last = ContactFactory(tenant=london, name="Zoe Last")
+
+    page = owner_client.get(url("crm:appointment_new", london)).content.decode()
+    prefilled = owner_client.get(url("crm:appointment_new", london), {"contact": last.pk})
+    response = owner_client.post(
+        url("crm:appointment_new", london), form(last, "2026-07-14T10:00", "2026-07-14T11:00")
+    )
+
+    assert "Aaron First" in page and "Zoe Last" not in page
+    assert "Zoe Last" in prefilled.content.decode()
+    assert response.status_code == 302
+    with tenant_context(london):
+        assert Appointment.objects.get().contact == last
