@@ -54,11 +54,17 @@
     clearHighlights();
   });
 
+  // The whole column takes a drop (its header too), not only its list of cards.
+  function zoneAt(target) {
+    var column = target.closest && target.closest("[data-stage-id]");
+    return column ? column.querySelector("[data-dropzone]") : null;
+  }
+
   document.addEventListener("dragover", function (event) {
     if (!dragged) {
       return;
     }
-    var zone = event.target.closest && event.target.closest("[data-dropzone]");
+    var zone = zoneAt(event.target);
     if (!zone) {
       return;
     }
@@ -71,7 +77,7 @@
   });
 
   document.addEventListener("drop", function (event) {
-    var zone = event.target.closest && event.target.closest("[data-dropzone]");
+    var zone = zoneAt(event.target);
     if (!dragged || !zone || !window.htmx) {
       return;
     }
