@@ -7,7 +7,7 @@ import datetime as dt
 
 from django.http import Http404, HttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from crm.models import Appointment, CalendarFeed
 from crm.selectors.calendar import ics
@@ -18,7 +18,7 @@ from tenants.models import Membership
 FEED_HISTORY = dt.timedelta(days=90)
 
 
-@require_GET
+@require_safe
 def calendar_feed(request, token):
     with platform_access():
         feed = CalendarFeed.unscoped.select_related("tenant", "user").filter(token=token).first()
