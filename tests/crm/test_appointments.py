@@ -17,6 +17,20 @@ from tests.factories import AppointmentFactory, ContactFactory, TenantFactory, m
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def owner_client(client, owner_a):
+    client.force_login(owner_a)
+    return client
+
+
+@pytest.fixture
+def in_a(tenant_a):
+    """Tenant A active for the test body (services and the scoped managers need it)."""
+    with tenant_context(tenant_a):
+        yield tenant_a
+
+
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.UTC
 

@@ -15,6 +15,13 @@ from tests.factories import AppointmentFactory, ContactFactory, member
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def owner_client(client, owner_a):
+    client.force_login(owner_a)
+    return client
+
+
 UTC = dt.UTC
 
 

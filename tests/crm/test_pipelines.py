@@ -15,6 +15,19 @@ from tests.factories import DealFactory, PipelineFactory, StageFactory, member
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def owner_client(client, owner_a):
+    client.force_login(owner_a)
+    return client
+
+
+@pytest.fixture
+def in_a(tenant_a):
+    """Tenant A active for the test body (services and the scoped managers need it)."""
+    with tenant_context(tenant_a):
+        yield tenant_a
+
+
 def url(name, tenant, **kwargs):
     return reverse(name, kwargs={"tenant_slug": tenant.slug, **kwargs})
 

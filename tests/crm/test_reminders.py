@@ -29,6 +29,13 @@ from tests.factories import (
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("delivery_settings")]
 
+
+@pytest.fixture
+def owner_client(client, owner_a):
+    client.force_login(owner_a)
+    return client
+
+
 CUSTOMER = "+14155550199"
 
 
