@@ -8,6 +8,7 @@ urlpatterns = [
     path("deals/<int:deal_id>/", deals.deal_detail, name="deal"),
     path("deals/<int:deal_id>/edit/", deals.deal_edit, name="deal_edit"),
     path("deals/<int:deal_id>/move/", deals.deal_move, name="deal_move"),
+    path("deals/<int:deal_id>/delete/", deals.deal_delete, name="deal_delete"),
     path("deals/pipelines/", deals.pipelines, name="pipelines"),
     path("deals/pipelines/<int:pipeline_id>/", deals.pipeline, name="pipeline"),
     path("deals/pipelines/<int:pipeline_id>/board/", deals.pipeline_board, name="pipeline_board"),

@@ -185,3 +185,8 @@ def adjacent_stage(*, deal: Deal, step: int) -> Stage | None:
     if 0 <= target < len(stages):
         return stages[target]
     return None
+
+
+def delete_deal(*, deal: Deal) -> None:
+    """Delete a deal entered by mistake, with its history (a lost deal belongs in a lost stage)."""
+    Deal.objects.filter(pk=deal.pk).delete()

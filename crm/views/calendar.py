@@ -11,7 +11,8 @@ import functools
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import render as render_page
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,6 +31,13 @@ STATUS_ACTIONS = {
     "no_show": Appointment.Status.NO_SHOW,
     "book": Appointment.Status.BOOKED,
 }
+
+
+def render(request, template, context=None, status=200):
+    """A page of this section: the navigation highlights "Calendar" on all of them."""
+    return render_page(
+        request, template, {"nav_section": "crm:calendar", **(context or {})}, status=status
+    )
 
 
 def in_tenant_zone(view):

@@ -8,7 +8,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import render as render_page
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -20,6 +21,13 @@ from crm.services import deals as deal_services
 from crm.services import pipelines as pipeline_services
 from tenants.models import Role
 from tenants.permissions import tenant_view
+
+
+def render(request, template, context=None, status=200):
+    """A page of this section: the navigation highlights "Deals" on all of them."""
+    return render_page(
+        request, template, {"nav_section": "crm:deals", **(context or {})}, status=status
+    )
 
 
 def _messages_of(error: ValidationError) -> list[str]:
@@ -158,7 +166,22 @@ def deal_edit(request, deal_id):
             messages.success(request, _("Deal saved."))
             return redirect("crm:deal", tenant_slug=request.tenant.slug, deal_id=deal.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "crm/deals/form.html", {"form": form, "deal": deal}, status=status)
+    return render(
+        request,
+        "crm/deals/form.html",
+        {"form": form, "deal": deal, "can_delete": request.membership.has_role(Role.ADMIN)},
+        status=status,
+    )
+
+
+@require_POST
+@tenant_view(Role.ADMIN)
+def deal_delete(request, deal_id):
+    deal = get_object_or_404(Deal, pk=deal_id)
+    pipeline = deal.pipeline
+    deal_services.delete_deal(deal=deal)
+    messages.success(request, _("Deal “%(title)s” deleted.") % {"title": deal.title})
+    return redirect(_board_url(request, pipeline))
 
 
 @require_POST

@@ -281,3 +281,12 @@ def test_a_contact_beyond_the_first_page_of_the_picker_can_be_booked(
     assert response.status_code == 302
     with tenant_context(london):
         assert Appointment.objects.get().contact == last
+
+
+def test_appointment_pages_highlight_calendar_in_the_navigation(owner_client, tenant_a):
+    appointment = AppointmentFactory(tenant=tenant_a)
+    link = f'href="{url("crm:calendar", tenant_a)}" aria-current="page"'
+
+    page = owner_client.get(url("crm:appointment", tenant_a, appointment_id=appointment.pk))
+
+    assert link in page.content.decode()

@@ -396,3 +396,31 @@ def test_the_demo_seeds_a_board_and_this_weeks_appointments_once():
         assert len({deal.currency for deal in Deal.objects.all()}) > 1
         assert Appointment.objects.count() == 4
         assert DealStageChange.objects.count() == 6
+
+
+def test_every_deals_page_highlights_deals_in_the_navigation(owner_client, tenant_a, pipeline):
+    deal = DealFactory(tenant=tenant_a, stage=stage(pipeline, "Lead"))
+    deals_link = f'href="{url("crm:deals", tenant_a)}" aria-current="page"'
+
+    for page in (
+        url("crm:pipeline_board", tenant_a, pipeline_id=pipeline.pk),
+        url("crm:deal", tenant_a, deal_id=deal.pk),
+        url("crm:pipelines", tenant_a),
+    ):
+        assert deals_link in owner_client.get(page).content.decode(), page
+
+
+def test_an_admin_deletes_a_deal_and_an_agent_cannot(client, owner_client, tenant_a, pipeline):
+    from tenants.models import Role
+
+    deal = DealFactory(tenant=tenant_a, stage=stage(pipeline, "Lead"))
+    delete = url("crm:deal_delete", tenant_a, deal_id=deal.pk)
+    agent_client = client.__class__()
+    agent_client.force_login(member(tenant_a, role=Role.AGENT))
+
+    assert agent_client.post(delete).status_code == 403
+    response = owner_client.post(delete)
+
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        assert not Deal.objects.filter(pk=deal.pk).exists()
