@@ -77,6 +77,11 @@ def board(*, pipeline: Pipeline, owner: str = "", user=None) -> list[Column]:
     return [columns[stage.pk] for stage in stages]
 
 
+def stages_with_counts(*, pipeline: Pipeline) -> list[Stage]:
+    """The pipeline's stages in order, each with `deal_count`."""
+    return list(pipeline.stages.annotate(deal_count=Count("deals")).order_by("position", "id"))
+
+
 def members() -> list[User]:
     """The business's members, who can own deals and appointments."""
     tenant = require_current_tenant()

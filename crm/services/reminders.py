@@ -57,7 +57,7 @@ ANSWERS = {
 }  # fmt: skip
 
 
-def classify_answer(text: str) -> str | None:
+def classify_answer(*, text: str) -> str | None:
     word = normalise(text)
     for answer, words in ANSWERS.items():
         if word in {normalise(w) for w in words}:
@@ -141,13 +141,13 @@ def send_reminder(*, appointment_id: int, now: dt.datetime | None = None) -> str
             if template is not None:
                 content = {"template": template, "variables": _variables(template, appointment)}
             else:
-                content = {"body": reminder_text(appointment)}
+                content = {"body": reminder_text(appointment=appointment)}
         message = send_to_contact(
             contact=appointment.contact,
             channel=channel,
             purpose=Purpose.TRANSACTIONAL,
             sender_kind=Message.SenderKind.AUTOMATION,
-            idempotency_key=idempotency_key(appointment),
+            idempotency_key=idempotency_key(appointment=appointment),
             **content,
         )
     except (SendRefused, InvalidMessage) as refused:
@@ -164,7 +164,7 @@ def send_reminder(*, appointment_id: int, now: dt.datetime | None = None) -> str
     return "sent"
 
 
-def idempotency_key(appointment: Appointment) -> str:
+def idempotency_key(*, appointment: Appointment) -> str:
     # A moved appointment is reminded again, under a new key.
     return f"appointment-reminder-{appointment.pk}-{int(appointment.starts_at.timestamp())}"
 
@@ -199,7 +199,7 @@ def _when(appointment: Appointment) -> tuple[str, str]:
     return formats.date_format(local, "DATE_FORMAT"), local.strftime("%H:%M")
 
 
-def reminder_text(appointment: Appointment) -> str:
+def reminder_text(*, appointment: Appointment) -> str:
     """The reminder in the active language: what, when (business time), where, how to reply."""
     day, time = _when(appointment)
     where = appointment.location or appointment.link
@@ -255,7 +255,7 @@ def handle_reply(message: Message) -> bool | None:
     """
     if message.direction != Message.Direction.INBOUND:
         return None
-    answer = classify_answer(message.body)
+    answer = classify_answer(text=message.body)
     if answer is None:
         return None
     conversation = message.conversation

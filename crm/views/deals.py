@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.shortcuts import render as render_page
@@ -277,13 +276,7 @@ def pipelines(request):
 
 
 def _render_pipeline(request, pipeline, *, rename_form=None, stage_form=None, status=200):
-    stages = list(pipeline.stages.order_by("position", "id"))
-    counts = {
-        row["stage_id"]: row["n"]
-        for row in Deal.objects.filter(pipeline=pipeline).values("stage_id").annotate(n=Count("id"))
-    }
-    for stage in stages:
-        stage.deal_count = counts.get(stage.pk, 0)
+    stages = selectors.stages_with_counts(pipeline=pipeline)
     return render(
         request,
         "crm/deals/pipeline.html",
@@ -293,7 +286,7 @@ def _render_pipeline(request, pipeline, *, rename_form=None, stage_form=None, st
             "other_pipelines": [p for p in selectors.pipelines() if p.pk != pipeline.pk],
             "rename_form": rename_form or PipelineForm(initial={"name": pipeline.name}),
             "stage_form": stage_form or StageForm(),
-            "deal_count": sum(counts.values()),
+            "deal_count": sum(stage.deal_count for stage in stages),
             "can_manage": request.membership.has_role(Role.ADMIN),
         },
         status=status,
