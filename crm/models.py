@@ -425,6 +425,12 @@ class Appointment(TenantOwned):
     )
     # Why no reminder left (the gate's reason), shown on the appointment.
     reminder_skipped_reason = models.CharField(max_length=200, blank=True, editable=False)
+    # The customer's answer to the reminder (YES / NO), as they wrote it, and when.
+    customer_reply = models.CharField(max_length=200, blank=True, editable=False)
+    customer_replied_at = models.DateTimeField(null=True, blank=True, editable=False)
+    customer_reply_message = models.ForeignKey(
+        "channels_app.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

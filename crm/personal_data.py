@@ -34,7 +34,7 @@ declare(
 )
 declare(
     crm.Appointment,
-    fields=("title", "location", "link", "notes"),
+    fields=("title", "location", "link", "notes", "customer_reply"),
     subject_path="contact",
     erasure=Erasure.DELETE,
     retention=Retention.CONTACT,

@@ -29,8 +29,6 @@ NAV_TARGETS = [
 ]
 PLACEHOLDERS = [
     "crm:contacts",
-    "crm:deals",
-    "crm:calendar",
     "crm:campaigns",
     "channels:bot",
     "privacy:centre",
