@@ -53,7 +53,8 @@ def _delete_in_batches(model, queryset) -> int:
         if not ids:
             return deleted
         with transaction.atomic():
-            _count, per_model = model.objects.filter(pk__in=ids).delete()
+            # Only the keys are loaded: the collector needs the rows, not their contents.
+            _count, per_model = model.objects.filter(pk__in=ids).only("pk").delete()
         deleted += per_model.get(model._meta.label, 0)
 
 
