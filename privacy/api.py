@@ -81,7 +81,7 @@ class CreateDataRequestSerializer(serializers.Serializer):
 class DataRequestList(APIView):
     @extend_schema(responses=DataRequestSerializer(many=True))
     def get(self, request):
-        queryset = DataRequest.objects.order_by("-created_at", "-id")
+        queryset = DataRequest.objects.select_related("tenant").order_by("-created_at", "-id")
         kind = request.query_params.get("kind")
         if kind:
             queryset = queryset.filter(kind=kind)
@@ -113,7 +113,9 @@ class DataRequestList(APIView):
 
 
 def _get(data_request_id) -> DataRequest:
-    data_request = DataRequest.objects.select_related("contact").filter(pk=data_request_id).first()
+    data_request = (
+        DataRequest.objects.select_related("contact", "tenant").filter(pk=data_request_id).first()
+    )
     if data_request is None:
         raise Http404
     return data_request

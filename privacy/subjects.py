@@ -63,11 +63,9 @@ def find_subject(*, phone: str = "", email: str = "") -> Subject:
         query |= Q(phone=phone)
     if email:
         query |= Q(email__iexact=email)
-    ids = (
-        tuple(Contact.objects.filter(query).order_by("pk").values_list("pk", flat=True))
-        if (phone or email)
-        else ()
-    )
+    ids: tuple[int, ...] = ()
+    if query:
+        ids = tuple(Contact.objects.filter(query).order_by("pk").values_list("pk", flat=True))
     return Subject(phone=phone, email=email, contact_ids=ids)
 
 
@@ -192,36 +190,31 @@ def findings(subject: Subject, *, exclude: dict[str, Iterable[int]] | None = Non
 
 def search_every_field(subject: Subject, *, exclude: dict[str, Iterable[int]] | None = None):
     """The verification scan: every registered field of every model (whatever its kind) is
-    searched for the subject's identifiers. Returns {label: rows still mentioning them}."""
+    searched for the subject's identifiers, and every row still linked to their contacts is
+    counted. Returns {label: rows that still mention or belong to them}."""
     exclude = exclude or {}
     hits: dict[str, int] = {}
     forms = subject.search_forms
     if not forms:
         return hits
     for entry in REGISTRY.values():
+        skip = set(exclude.get(entry.label, ()))
         names = tuple(dict.fromkeys((*entry.fields, *entry.match_fields)))
-        count = 0
-        if names:
-            annotations, condition = _text_match(entry.model, names, forms)
-            if condition:
-                queryset = entry.model.objects.annotate(**annotations).filter(condition)
-                if entry.label in exclude:
-                    queryset = queryset.exclude(pk__in=list(exclude[entry.label]))
-                count = queryset.count()
-        for name in file_fields(entry):
-            for obj in entry.model.objects.only("pk", name).iterator(chunk_size=200):
-                if obj.pk in set(exclude.get(entry.label, ())):
-                    continue
-                if file_mentions(getattr(obj, name), forms):
-                    count += 1
+        annotations, condition = _text_match(entry.model, names, forms)
         if subject.contact_ids and entry.subject_path is not None:
             key = f"{entry.subject_path}__in" if entry.subject_path else "pk__in"
-            linked = entry.model.objects.filter(**{key: subject.contact_ids})
-            if entry.label in exclude:
-                linked = linked.exclude(pk__in=list(exclude[entry.label]))
-            count += linked.count()
-        if count:
-            hits[entry.label] = count
+            condition |= Q(**{key: subject.contact_ids})
+        found: set[int] = set()
+        if condition:
+            queryset = entry.model.objects.annotate(**annotations).filter(condition)
+            found.update(queryset.values_list("pk", flat=True).distinct())
+        for name in file_fields(entry):
+            for obj in entry.model.objects.only("pk", name).iterator(chunk_size=200):
+                if obj.pk not in found and file_mentions(getattr(obj, name), forms):
+                    found.add(obj.pk)
+        found -= skip
+        if found:
+            hits[entry.label] = len(found)
     return hits
 
 

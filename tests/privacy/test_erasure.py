@@ -3,6 +3,8 @@ business keeps an anonymised proof, other customers are untouched, and the resul
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.db import connection
 
@@ -271,3 +273,19 @@ def test_erasure_by_email_only_finds_the_contact_and_its_phone_copies(
     assert data_request.status == DataRequest.Status.DONE
     with tenant_context(world.tenant):
         assert not Contact.objects.filter(pk=world.subject.pk).exists()
+
+
+def test_the_operator_command_verifies_an_erasure(world, django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("verify_erasure", business=world.tenant.slug, phone=PHONE, stdout=out)
+    assert "crm.Contact: 1 row(s)" in out.getvalue()
+    assert "channels_app.Message: 4 row(s)" in out.getvalue()
+
+    erase(world, django_capture_on_commit_callbacks)
+
+    out = io.StringIO()
+    call_command("verify_erasure", business=world.tenant.slug, phone=PHONE, stdout=out)
+    assert out.getvalue().startswith("Clean:")
