@@ -104,6 +104,11 @@ class DataRequestList(APIView):
                 changes=data.get("changes"),
                 source=DataRequest.Source.API,
             )
+        except dsr.DuplicateRequest as exc:
+            return Response(
+                {"detail": exc.detail, "existing": DataRequestSerializer(exc.existing).data},
+                status=status.HTTP_409_CONFLICT,
+            )
         except dsr.DataRequestError as exc:
             return Response({exc.field or "detail": [exc.detail]}, status=400)
         if data["confirm"]:

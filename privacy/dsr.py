@@ -54,6 +54,35 @@ class DataRequestError(ValidationError):
         self.detail = message
 
 
+class DuplicateRequest(DataRequestError):
+    """The same kind of request for the same person is already open (a retried API call, a
+    second click): the open one stands."""
+
+    def __init__(self, existing: DataRequest):
+        super().__init__(
+            _("A request of this kind for this person is already open: #%(id)s.")
+            % {"id": existing.pk},
+            code="duplicate",
+            field="kind",
+        )
+        self.existing = existing
+
+
+def _open_duplicate(
+    kind: str, phone_hash: str, email_hash: str, contact_ids=()
+) -> DataRequest | None:
+    condition = Q(contact_id__in=contact_ids) if contact_ids else Q()
+    if phone_hash:
+        condition |= Q(subject_phone_hash=phone_hash)
+    if email_hash:
+        condition |= Q(subject_email_hash=email_hash)
+    return (
+        DataRequest.objects.filter(condition, kind=kind, status__in=DataRequest.OPEN_STATUSES)
+        .order_by("pk")
+        .first()
+    )
+
+
 def identifier_hash(value: str, *, tenant_id: int) -> str:
     """The salted hash kept as proof once the identifier itself is erased."""
     if not value:
@@ -197,6 +226,10 @@ def create_request(
         )
     phone_hash = identifier_hash(phone, tenant_id=tenant.pk)
     email_hash = identifier_hash(email, tenant_id=tenant.pk)
+    if kind != Kind.RECTIFICATION:
+        duplicate = _open_duplicate(kind, phone_hash, email_hash, subject.contact_ids)
+        if duplicate is not None:
+            raise DuplicateRequest(duplicate)
     found = subjects.findings(subject)
     if kind == Kind.ERASURE:
         previous = _previous_erasure(tenant, phone_hash, email_hash)

@@ -114,6 +114,13 @@ def request_new(request):
     return render(request, "privacy/requests/new.html", {"form": form})
 
 
+def _thread_url(request, message) -> str:
+    return reverse(
+        "channels:inbox_thread",
+        kwargs={"tenant_slug": request.tenant.slug, "conversation_id": message.conversation_id},
+    )
+
+
 def _detail_url(request, data_request) -> str:
     return reverse(
         "privacy:request_detail",
@@ -242,6 +249,12 @@ def request_from_message(request, message_id: int):
                     )
                 },
             )
+        except dsr.DuplicateRequest as exc:
+            messages.info(request, exc.detail)
+            data_request = exc.existing
+            if request.membership.has_role(Role.ADMIN):
+                return redirect(_detail_url(request, data_request))
+            return redirect(_thread_url(request, message))
         except dsr.DataRequestError as exc:
             form.add_error(None, exc.detail)
         else:
@@ -252,13 +265,5 @@ def request_from_message(request, message_id: int):
             )
             if request.membership.has_role(Role.ADMIN):
                 return redirect(_detail_url(request, data_request))
-            return redirect(
-                reverse(
-                    "channels:inbox_thread",
-                    kwargs={
-                        "tenant_slug": request.tenant.slug,
-                        "conversation_id": message.conversation_id,
-                    },
-                )
-            )
+            return redirect(_thread_url(request, message))
     return render(request, "privacy/requests/from_message.html", {"form": form, "message": message})

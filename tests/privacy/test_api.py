@@ -226,3 +226,11 @@ def test_the_openapi_schema_describes_the_endpoints(client):
     } <= set(paths)
     assert "post" in paths["/api/v1/data-requests/"]
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+
+
+def test_a_retried_create_gets_409_with_the_open_request(client, key_a):
+    first = api(client, key_a, "post", LIST, {"kind": "erasure", "phone": PHONE})
+    again = api(client, key_a, "post", LIST, {"kind": "erasure", "phone": "+44 7700 900654"})
+    assert again.status_code == 409
+    assert again.json()["existing"]["id"] == first.json()["id"]
+    assert len(api(client, key_a, "get", LIST).json()) == 1

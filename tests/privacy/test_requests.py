@@ -283,3 +283,19 @@ def test_the_centre_summary_tag_counts_open_and_overdue(tenant_a):
     assert "Data requests" in html
     assert "<dd>2</dd>" in html and 'badge-danger">1<' in html
     assert url("requests", tenant_a) in html
+
+
+def test_a_second_open_request_of_the_same_kind_points_to_the_first(
+    client, tenant_a, owner_a, contact
+):
+    client.force_login(owner_a)
+    client.post(url("request_new", tenant_a), {"kind": "erasure", "phone": PHONE})
+    response = client.post(url("request_new", tenant_a), {"kind": "erasure", "email": EMAIL})
+    with tenant_context(tenant_a):
+        first = DataRequest.objects.get()
+    assert response.status_code == 200
+    assert f"already open: #{first.pk}" in response.content.decode()
+    # Another kind for the same person is a request of its own.
+    client.post(url("request_new", tenant_a), {"kind": "export", "phone": PHONE})
+    with tenant_context(tenant_a):
+        assert DataRequest.objects.count() == 2
