@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import models, transaction
+from django.db.models import signals
+from django.db.models.deletion import get_candidate_relations_to_delete
 
 from privacy import subjects
 from privacy.registry import Erasure, PersonalData
@@ -53,9 +55,41 @@ def _delete_in_batches(model, queryset) -> int:
         if not ids:
             return deleted
         with transaction.atomic():
-            # Only the keys are loaded: the collector needs the rows, not their contents.
-            _count, per_model = model.objects.filter(pk__in=ids).only("pk").delete()
-        deleted += per_model.get(model._meta.label, 0)
+            deleted += _delete_ids(model, ids)
+
+
+def _delete_ids(model, ids: list) -> int:
+    """Delete rows by primary key, applying each reverse relation's `on_delete` by key in SQL
+    (cascade, set null, protect), which is what Django's collector does, without loading the
+    rows. Models with delete signals or relations of another kind go through the collector."""
+    # Every relation pointing here, hidden ones (related_name="+", M2M through rows) included.
+    relations = list(get_candidate_relations_to_delete(model._meta))
+    handled = (models.CASCADE, models.SET_NULL, models.PROTECT, models.DO_NOTHING)
+    plain = not (
+        signals.pre_delete.has_listeners(model)
+        or signals.post_delete.has_listeners(model)
+        or any(r.field.remote_field.on_delete not in handled for r in relations)
+    )
+    if not plain:
+        _count, per_model = model._default_manager.filter(pk__in=ids).only("pk").delete()
+        return per_model.get(model._meta.label, 0)
+    for relation in relations:
+        field = relation.field
+        related = relation.related_model._base_manager.filter(**{f"{field.attname}__in": ids})
+        on_delete = field.remote_field.on_delete
+        if on_delete is models.CASCADE:
+            child_ids = list(related.values_list("pk", flat=True))
+            for start in range(0, len(child_ids), BATCH):
+                _delete_ids(relation.related_model, child_ids[start : start + BATCH])
+        elif on_delete is models.SET_NULL:
+            related.update(**{field.attname: None})
+        elif on_delete is models.PROTECT and related.exists():
+            raise models.ProtectedError(
+                f"{relation.related_model._meta.label} rows still refer to these "
+                f"{model._meta.label} rows",
+                set(),
+            )
+    return model._default_manager.filter(pk__in=ids)._raw_delete(model._default_manager.db)
 
 
 def _anonymise_updates(entry: PersonalData) -> dict:

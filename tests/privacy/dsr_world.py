@@ -115,6 +115,7 @@ def build(tenant, *, messages: int = 3) -> World:
             action=ConsentAction.GRANTED,
             source=ConsentSource.AGENT,
             evidence=f"Ana agreed on the phone ({PHONE})",
+            message=inbound,  # a relation without a reverse name: erasure must still unlink it
         )
         record_consent(
             contact=other,

@@ -162,6 +162,7 @@ def test_the_consent_ledger_and_access_log_are_kept_as_anonymised_proof(
     with tenant_context(world.tenant):
         for event in ConsentEvent.objects.filter(pk__in=events):
             assert event.contact_id is None and event.evidence == ""
+            assert event.message_id is None  # the message it pointed at is gone
             assert event.action == "granted" and event.medium == "whatsapp"
         for entry in AccessLogEntry.objects.filter(pk__in=entries):
             assert entry.subject_id is None and entry.action == "viewed_contact"
