@@ -299,3 +299,22 @@ def test_a_second_open_request_of_the_same_kind_points_to_the_first(
     client.post(url("request_new", tenant_a), {"kind": "export", "phone": PHONE})
     with tenant_context(tenant_a):
         assert DataRequest.objects.count() == 2
+
+
+def test_the_page_of_a_done_erasure_shows_the_result_and_the_verification(
+    client, tenant_a, owner_a, contact, django_capture_on_commit_callbacks
+):
+    conversation = ConversationFactory(tenant=tenant_a, contact=contact)
+    message = MessageFactory(tenant=tenant_a, conversation=conversation, body="Erase me")
+    with tenant_context(tenant_a):
+        data_request = dsr.create_request(
+            kind="erasure", message=message, source=DataRequest.Source.MESSAGE
+        )
+    carry_out(data_request, django_capture_on_commit_callbacks)
+    client.force_login(owner_a)
+    page = client.get(url("request_detail", tenant_a, data_request_id=data_request.pk))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "nothing remains" in html and "crm.Contact" in html and "delete: 1" in html
+    assert "salted hashes" in html
+    assert PHONE not in html and EMAIL not in html
