@@ -17,6 +17,7 @@ from django.urls import resolve, reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants import selectors, services
@@ -329,6 +330,7 @@ def _add_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+@never_cache  # the page shows a new key once; no cache may keep it
 @require_http_methods(["GET", "POST"])
 @tenant_view(Role.OWNER)
 def api_keys(request):

@@ -56,6 +56,7 @@ def test_keys_are_stored_hashed_and_shown_once(client, tenant_a, owner_a):
     client.force_login(owner_a)
     page_url = reverse("tenant:api_keys", kwargs={"tenant_slug": tenant_a.slug})
     response = client.post(page_url, {"name": "Zapier"})
+    assert "no-store" in response["Cache-Control"]
     page = response.content.decode()
     with tenant_context(tenant_a):
         record = ApiKey.objects.get()
