@@ -13,17 +13,20 @@ def run_data_request(tenant_id: int, request_id: int) -> str | None:
     return data_request.status if data_request is not None else None
 
 
-def _active_tenants():
+def _tenants(*, active_only: bool):
     from tenants.models import Tenant
 
-    return list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("pk"))
+    tenants = Tenant.objects.order_by("pk")
+    if active_only:
+        tenants = tenants.filter(status=Tenant.Status.ACTIVE)
+    return list(tenants)
 
 
 @shared_task(acks_late=True)
 def expire_exports() -> int:
-    """Beat: delete expired export archives, business by business."""
+    """Beat: delete expired export archives, business by business (locked ones too)."""
     removed = 0
-    for tenant in _active_tenants():
+    for tenant in _tenants(active_only=False):
         with tenant_context(tenant):
             removed += dsr.expire_exports()
     return removed
@@ -33,7 +36,7 @@ def expire_exports() -> int:
 def notify_overdue_requests() -> int:
     """Beat: e-mail owners once about each overdue data request."""
     sent = 0
-    for tenant in _active_tenants():
+    for tenant in _tenants(active_only=True):
         with tenant_context(tenant):
             sent += dsr.notify_overdue(tenant=tenant)
     return sent
