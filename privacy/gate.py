@@ -37,6 +37,26 @@ def _allow(reason: str, detail: str) -> Decision:
     return Decision(True, reason, detail)
 
 
+# Senders a restriction of processing stops (P6): the person's data is kept, but nothing
+# automatic acts on it. Agents can still answer them.
+AUTOMATED_SENDERS = frozenset({"bot", "campaign", "automation"})
+
+
+def automation_allowed(contact) -> Decision:
+    """May the bot, a campaign or an automation act on this contact at all? The bot asks this
+    before it reads the conversation; `can_message` asks it for every automated send."""
+    if contact.processing_restricted_at is not None:
+        return _deny(
+            "processing_restricted",
+            _(
+                "The customer asked to restrict processing of their data (%(when)s): no bot, "
+                "campaigns or automations."
+            )
+            % {"when": _when(contact.processing_restricted_at)},
+        )
+    return _allow("not_restricted", _("Processing is not restricted."))
+
+
 def consent_states(contact, medium: str) -> dict[str, ConsentState]:
     return {
         state.purpose: state
@@ -44,14 +64,16 @@ def consent_states(contact, medium: str) -> dict[str, ConsentState]:
     }
 
 
-def can_message(contact, channel, purpose: str, *, now=None) -> Decision:
+def can_message(contact, channel, purpose: str, *, now=None, sender_kind: str = "") -> Decision:
     """May `channel` send `contact` a message for `purpose` (transactional or marketing)?
 
     - an opt-out (STOP, a provider's "unsubscribed" error, a withdrawal) always wins;
     - marketing needs recorded marketing consent, whatever the conversation;
     - transactional needs recorded consent (either purpose) or a message from the customer on
       this channel within the last 24 hours: writing to a business is consent to its reply,
-      never to marketing.
+      never to marketing;
+    - a contact whose processing is restricted gets nothing from the bot, campaigns or
+      automations (`sender_kind`), whatever the consent.
     """
     from channels_app.models import SERVICE_WINDOW, Conversation
 
@@ -66,6 +88,11 @@ def can_message(contact, channel, purpose: str, *, now=None) -> Decision:
 
     if purpose == COMPLIANCE:
         return _allow("compliance_reply", _("A reply to the customer's own keyword."))
+
+    if sender_kind in AUTOMATED_SENDERS:
+        restriction = automation_allowed(contact)
+        if not restriction.allowed:
+            return restriction
 
     if transactional is not None and transactional.action == ConsentAction.WITHDRAWN:
         return _deny(

@@ -35,8 +35,13 @@ class ConsentSource(models.TextChoices):
 class ConsentEvent(TenantOwned):
     """One grant or withdrawal. Never updated, never deleted (erasure anonymises it as proof)."""
 
+    # Empty once the person was erased: the event stays as proof, without the link to them.
     contact = models.ForeignKey(
-        "crm.Contact", on_delete=models.CASCADE, related_name="consent_events"
+        "crm.Contact",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="consent_events",
     )
     medium = models.CharField(max_length=16, choices=Medium.choices)
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
@@ -167,3 +172,115 @@ class AccessLogEntry(TenantOwned):
             models.Index(fields=["tenant", "created_at", "id"], name="access_log_time"),
             models.Index(fields=["tenant", "subject"], name="access_log_subject"),
         ]
+
+
+class DataRequest(TenantOwned):
+    """A data subject's request (P6, P7): what was asked, for whom, what was found, what was
+    done and how the result was checked. Written only through `privacy.dsr`.
+
+    Once an erasure is done the subject's phone and e-mail are blanked here too; the salted
+    hashes stay, so the record proves the request was carried out without naming the person.
+    """
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", _("access (a copy of their data)")
+        EXPORT = "export", _("export (machine-readable archive)")
+        RECTIFICATION = "rectification", _("rectification (correct their data)")
+        ERASURE = "erasure", _("erasure (delete their data)")
+        RESTRICTION = "restriction", _("restriction of processing")
+        LIFT_RESTRICTION = "lift_restriction", _("lift a restriction of processing")
+        CONSENT_WITHDRAWAL = "consent_withdrawal", _("consent withdrawal")
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("received")
+        AWAITING_CONFIRMATION = "awaiting_confirmation", _("found, awaiting confirmation")
+        IN_PROGRESS = "in_progress", _("in progress")
+        DONE = "done", _("done")
+        REJECTED = "rejected", _("rejected")
+        FAILED = "failed", _("failed")
+
+    OPEN_STATUSES = (Status.RECEIVED, Status.AWAITING_CONFIRMATION, Status.IN_PROGRESS)
+
+    class Source(models.TextChoices):
+        DASHBOARD = "dashboard", _("dashboard")
+        API = "api", _("API")
+        MESSAGE = "message", _("customer's message")
+
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.RECEIVED)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.DASHBOARD)
+    subject_phone = models.CharField(_("phone"), max_length=20, blank=True)
+    subject_email = models.EmailField(_("e-mail"), blank=True)
+    # HMAC-SHA-256 of the identifiers (keyed by the platform secret and the business): the
+    # anonymised proof that remains after erasure, and how a second erasure is recognised.
+    subject_phone_hash = models.CharField(max_length=64, blank=True, editable=False)
+    subject_email_hash = models.CharField(max_length=64, blank=True, editable=False)
+    contact = models.ForeignKey(
+        "crm.Contact",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="data_requests",
+    )
+    # The customer's message the request came from, when it came from one.
+    message = models.ForeignKey(
+        "channels_app.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    # Rectification: {field: new value} until it is applied (then emptied).
+    changes = models.JSONField(default=dict, blank=True)
+    due_date = models.DateField(_("due"))
+    # {"models": {"crm.Contact": 1, ...}, "total": n}: what the registry found before acting.
+    findings = models.JSONField(default=dict, blank=True)
+    # What was done, per model and in words; never the subject's identifiers.
+    result = models.JSONField(default=dict, blank=True)
+    # Erasure: the post-erasure search of every registered field ({"clean": bool, "hits": {}}).
+    verification = models.JSONField(default=dict, blank=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    export_file = models.FileField(upload_to="exports/", max_length=300, blank=True)
+    export_expires_at = models.DateTimeField(null=True, blank=True)
+    overdue_notified_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "status", "due_date"], name="data_request_open"),
+            models.Index(fields=["tenant", "subject_phone_hash"], name="data_request_phone"),
+            models.Index(fields=["tenant", "subject_email_hash"], name="data_request_email"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.kind} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def is_overdue(self, today=None) -> bool:
+        if not self.is_open:
+            return False
+        if today is None:
+            today = timezone.localdate(timezone.now(), self.tenant.zone)
+        return today > self.due_date
+
+    @property
+    def makes_archive(self) -> bool:
+        return self.kind in (self.Kind.ACCESS, self.Kind.EXPORT)
+
+    def export_available(self, now=None) -> bool:
+        return bool(
+            self.export_file
+            and self.export_expires_at
+            and (now or timezone.now()) < self.export_expires_at
+        )

@@ -27,3 +27,13 @@ declare(
     retention=Retention.ACCESS_LOG,
     note="Who looked at whose data: kept (unlinked from the person) as the business's record.",
 )
+declare(
+    privacy.DataRequest,
+    fields=("subject_phone", "subject_email", "notes", "changes", "export_file"),
+    subject_path="contact",
+    match_fields=("subject_phone", "subject_email"),
+    erasure=Erasure.KEEP_PROOF,
+    retention=Retention.BUSINESS,
+    note="The record of a data request: after erasure only salted hashes of the identifiers "
+    "remain, as proof; export archives are deleted.",
+)

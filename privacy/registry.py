@@ -53,6 +53,10 @@ class PersonalData:
     subject_path: str | None
     erasure: Erasure
     retention: Retention
+    # Fields holding one of the subject's identifiers (phone, e-mail) as such: rows whose
+    # field equals one also belong to the subject, linked or not (a data request for someone
+    # the business does not know yet).
+    match_fields: tuple[str, ...] = ()
     # Why, for whoever reads the registry (the privacy centre shows it).
     note: str = ""
 
@@ -71,6 +75,7 @@ def declare(
     subject_path: str | None = None,
     erasure: Erasure,
     retention: Retention,
+    match_fields: tuple[str, ...] = (),
     note: str = "",
 ) -> PersonalData:
     """Declare one model; called at import time by each app's `personal_data` module."""
@@ -80,6 +85,7 @@ def declare(
         subject_path=subject_path,
         erasure=erasure,
         retention=retention,
+        match_fields=tuple(match_fields),
         note=note,
     )
     REGISTRY[entry.label] = entry
@@ -113,7 +119,7 @@ def problems() -> list[str]:
             found.append(f"{model._meta.label} is not declared in its app's personal_data.py")
             continue
         names = {field.name for field in model._meta.get_fields()}
-        for name in entry.fields:
+        for name in (*entry.fields, *entry.match_fields):
             if name not in names:
                 found.append(f"{entry.label}: no field named {name!r}")
         if entry.subject_path is not None:

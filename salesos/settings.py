@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.socialaccount",
+    "rest_framework",
+    "drf_spectacular",
     "tenants",
     "channels_app",
     "crm",
@@ -148,6 +150,16 @@ CELERY_BEAT_SCHEDULE = {
     "send-appointment-reminders": {
         "task": "crm.tasks.send_appointment_reminders",
         "schedule": 60.0,
+    },
+    # Data-request export archives past their expiry are deleted.
+    "expire-data-request-exports": {
+        "task": "privacy.tasks.expire_exports",
+        "schedule": 3600.0,
+    },
+    # Owners get one e-mail per overdue data request.
+    "notify-overdue-data-requests": {
+        "task": "privacy.tasks.notify_overdue_requests",
+        "schedule": 3600.0,
     },
 }
 
@@ -294,6 +306,22 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasApiKey"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Sales OS API",
+    "VERSION": "1.0.0",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
 
 # --- Product settings -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("hooks/", include("channels_app.urls_hooks")),
+    path("api/", include("salesos.api_urls")),
     path("", include("crm.urls_public")),
     path("", include("tenants.urls")),
     path("app/<slug:tenant_slug>/", include(tenant_patterns)),

@@ -93,6 +93,50 @@ def validate_slug_not_reserved(value: str) -> None:
         raise ValidationError(_("“%(slug)s” is reserved; choose another."), params={"slug": value})
 
 
+def parse_weekend_days(value: str) -> frozenset[int]:
+    """ "5,6" -> {5, 6} (Monday is 0); ValueError for anything else."""
+    days = set()
+    for part in (value or "").replace(" ", "").split(","):
+        if not part:
+            continue
+        if not part.isdigit() or int(part) > 6:
+            raise ValueError(part)
+        days.add(int(part))
+    return frozenset(days)
+
+
+def parse_holidays(value: str) -> frozenset:
+    """One ISO date (YYYY-MM-DD) per line or comma-separated; ValueError for anything else."""
+    import datetime
+
+    found = set()
+    for part in (value or "").replace(",", "\n").splitlines():
+        part = part.strip()
+        if part:
+            found.add(datetime.date.fromisoformat(part))
+    return frozenset(found)
+
+
+def validate_weekend_days(value: str) -> None:
+    try:
+        days = parse_weekend_days(value)
+    except ValueError:
+        raise ValidationError(
+            _("Use day numbers from 0 (Monday) to 6 (Sunday), separated by commas.")
+        ) from None
+    if len(days) == 7:
+        raise ValidationError(_("At least one day of the week must be a working day."))
+
+
+def validate_holidays(value: str) -> None:
+    try:
+        parse_holidays(value)
+    except ValueError:
+        raise ValidationError(
+            _("Write one date per line as YYYY-MM-DD, e.g. 2026-12-25.")
+        ) from None
+
+
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(_("“%(tz)s” is not a known time zone."), params={"tz": value})
@@ -136,6 +180,21 @@ class Tenant(models.Model):
         choices=DeadlineKind.choices,
         default=DeadlineKind.BUSINESS_DAYS,
     )
+    # The business's calendar for business-day deadlines: weekend days (0 = Monday) and holidays.
+    request_weekend_days = models.CharField(
+        _("weekend days"),
+        max_length=20,
+        default="5,6",
+        blank=True,
+        validators=[validate_weekend_days],
+        help_text=_("Day numbers, 0 = Monday … 6 = Sunday; default Saturday and Sunday (5,6)."),
+    )
+    request_holidays = models.TextField(
+        _("holidays"),
+        blank=True,
+        validators=[validate_holidays],
+        help_text=_("Days that do not count towards a deadline: one date per line, YYYY-MM-DD."),
+    )
     # Retention (P9); 0 means keep. Enforced by the privacy purge.
     message_retention_days = models.PositiveIntegerField(
         _("keep messages after a conversation is resolved (days)"), default=30
@@ -154,6 +213,8 @@ class Tenant(models.Model):
     PRIVACY_SETTING_FIELDS = (
         "request_deadline_days",
         "request_deadline_kind",
+        "request_weekend_days",
+        "request_holidays",
         "message_retention_days",
         "webhook_payload_retention_days",
         "access_log_retention_days",
@@ -303,6 +364,36 @@ def tenant_owned_models() -> list[type[models.Model]]:
     from django.apps import apps
 
     return [m for m in apps.get_models() if issubclass(m, TenantOwned)]
+
+
+# ---------------------------------------------------------------------------------------------
+# API keys
+# ---------------------------------------------------------------------------------------------
+
+
+class ApiKey(TenantOwned):
+    """A key for the business's REST API. Only a SHA-256 hash of the key is stored, and a short
+    prefix to tell keys apart; the key itself is shown once, when it is created."""
+
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
 
 
 # ---------------------------------------------------------------------------------------------

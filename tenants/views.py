@@ -17,7 +17,8 @@ from django.urls import resolve, reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants import selectors, services
 from tenants.forms import InviteForm, NewTenantForm, RoleForm, TenantSettingsForm
@@ -327,3 +328,45 @@ def _add_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+@never_cache  # the page shows a new key once; no cache may keep it
+@require_http_methods(["GET", "POST"])
+@tenant_view(Role.OWNER)
+def api_keys(request):
+    """Owners create and revoke the business's API keys; a new key is shown once."""
+    from tenants import api_auth
+    from tenants.models import ApiKey
+
+    new_key = None
+    error = ""
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()
+        if not name:
+            error = _("Give the key a name, e.g. the system that will use it.")
+        elif len(name) > 100:
+            error = _("The name is longer than 100 characters.")
+        else:
+            _record, new_key = api_auth.create_api_key(name=name, created_by=request.user)
+    return render(
+        request,
+        "tenants/api_keys.html",
+        {
+            "keys": ApiKey.objects.select_related("created_by"),
+            "new_key": new_key,
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+@tenant_view(Role.OWNER)
+def api_key_revoke(request, api_key_id: int):
+    from tenants import api_auth
+    from tenants.models import ApiKey
+
+    api_key = get_object_or_404(ApiKey, pk=api_key_id)
+    api_auth.revoke_api_key(api_key=api_key)
+    messages.success(request, _("The key “%(name)s” was revoked.") % {"name": api_key.name})
+    return redirect("tenant:api_keys", tenant_slug=request.tenant.slug)

@@ -48,11 +48,12 @@ from privacy.models import (
     ConsentEvent,
     ConsentSource,
     ConsentState,
+    DataRequest,
     MessagingPolicy,
     Purpose,
 )
 from tenants.context import tenant_context
-from tenants.models import Invitation, Membership, Role, Tenant, User
+from tenants.models import ApiKey, Invitation, Membership, Role, Tenant, User
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 
@@ -489,6 +490,25 @@ class AccessLogEntryFactory(TenantOwnedFactory):
     actor_label = "agent@example.com"
 
 
+class DataRequestFactory(TenantOwnedFactory):
+    class Meta:
+        model = DataRequest
+
+    kind = DataRequest.Kind.EXPORT
+    status = DataRequest.Status.AWAITING_CONFIRMATION
+    subject_phone = factory.Sequence(lambda n: f"+1415666{n:04d}")
+    due_date = factory.LazyFunction(lambda: timezone.localdate() + timedelta(days=9))
+
+
+class ApiKeyFactory(TenantOwnedFactory):
+    class Meta:
+        model = ApiKey
+
+    name = factory.Sequence(lambda n: f"Key {n}")
+    prefix = factory.Sequence(lambda n: f"sos_{n:06d}")
+    key_hash = factory.Sequence(lambda n: f"{n:064x}")
+
+
 # Every model a URL can name, and every tenant-owned model, has a factory here: the generic
 # isolation tests build one object of each kind per tenant from this table.
 FACTORY_FOR_MODEL = {
@@ -530,6 +550,8 @@ FACTORY_FOR_MODEL = {
     AIUsage: AIUsageFactory,
     BotRun: BotRunFactory,
     AccessLogEntry: AccessLogEntryFactory,
+    DataRequest: DataRequestFactory,
+    ApiKey: ApiKeyFactory,
 }
 
 

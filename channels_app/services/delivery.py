@@ -110,7 +110,9 @@ def deliver(message_id: int, *, slot: float | None = None) -> Delivery:
 
     channel, contact = message.channel, message.conversation.contact
     # Messages written by send_message always carry their purpose; anything else is a reply.
-    decision = can_message(contact, channel, message.purpose or Purpose.TRANSACTIONAL)
+    decision = can_message(
+        contact, channel, message.purpose or Purpose.TRANSACTIONAL, sender_kind=message.sender_kind
+    )
     if not decision.allowed:
         return _refused_before_delivery(message, decision)
 

@@ -126,7 +126,7 @@ def send_message(
             )
         _check_body(body, channel=channel, has_media=bool(media))
 
-    decision = can_message(contact, channel, purpose)
+    decision = can_message(contact, channel, purpose, sender_kind=sender_kind)
     if not decision.allowed:
         raise SendRefused(decision.reason, decision.detail)
 

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.demo_deals import seed_deals_and_calendar
+from privacy.demo_requests import seed_data_requests
 from tenants import services
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant, User
@@ -87,6 +88,7 @@ class Command(BaseCommand):
         with tenant_context(tenant):
             channel = seed_messaging(tenant=tenant)
             seed_deals_and_calendar(tenant=tenant, channel=channel)
+            seed_data_requests(tenant=tenant)
         self.report(tenant, admin_password, channel)
 
     def seed(self) -> Tenant:

@@ -1,0 +1,42 @@
+"""Celery tasks of the privacy app: thin, tenant id first, safe to run twice."""
+
+from celery import shared_task
+
+from privacy import dsr
+from tenants.context import for_tenant, tenant_context
+
+
+@shared_task(acks_late=True)
+@for_tenant
+def run_data_request(tenant_id: int, request_id: int) -> str | None:
+    data_request = dsr.carry_out(request_id=request_id)
+    return data_request.status if data_request is not None else None
+
+
+def _tenants(*, active_only: bool):
+    from tenants.models import Tenant
+
+    tenants = Tenant.objects.order_by("pk")
+    if active_only:
+        tenants = tenants.filter(status=Tenant.Status.ACTIVE)
+    return list(tenants)
+
+
+@shared_task(acks_late=True)
+def expire_exports() -> int:
+    """Beat: delete expired export archives, business by business (locked ones too)."""
+    removed = 0
+    for tenant in _tenants(active_only=False):
+        with tenant_context(tenant):
+            removed += dsr.expire_exports()
+    return removed
+
+
+@shared_task(acks_late=True)
+def notify_overdue_requests() -> int:
+    """Beat: e-mail owners once about each overdue data request."""
+    sent = 0
+    for tenant in _tenants(active_only=True):
+        with tenant_context(tenant):
+            sent += dsr.notify_overdue(tenant=tenant)
+    return sent
