@@ -146,6 +146,9 @@ class Contact(TenantOwned):
     processing_restricted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # The latest thing that happened with this contact (a message, a note, a task, a deal),
+    # kept here so the list can sort on it with an index.
+    last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
 
     class Meta:
         ordering = ["name", "id"]
@@ -157,9 +160,13 @@ class Contact(TenantOwned):
             )
         ]
         indexes = [
-            models.Index(fields=["tenant", "name"], name="contact_tenant_name"),
+            models.Index(fields=["tenant", "name", "id"], name="contact_tenant_name_id"),
             models.Index(fields=["tenant", "email"], name="contact_tenant_email"),
             models.Index(fields=["tenant", "created_at", "id"], name="contact_tenant_created"),
+            models.Index(fields=["tenant", "updated_at", "id"], name="contact_tenant_updated"),
+            models.Index(
+                fields=["tenant", "last_activity_at", "id"], name="contact_tenant_activity"
+            ),
             models.Index(fields=["tenant", "owner"], name="contact_tenant_owner"),
             models.Index(fields=["tenant", "lifecycle_stage"], name="contact_tenant_stage"),
         ]
