@@ -89,6 +89,23 @@ class ContactForm(forms.Form):
             raise ValidationError(_("No such company."))
         return company
 
+    def clean(self):
+        # Every attribute value is checked by kind, whatever else is wrong, so the person
+        # sees all the errors at once (the service checks again when saving).
+        from crm.services.contacts import clean_attribute_value
+
+        data = super().clean()
+        for attribute in self.attributes:
+            name = f"attr_{attribute.key}"
+            text = str(data.get(name) or "").strip()
+            if not text or attribute.kind == ContactAttribute.Kind.CHOICE:
+                continue
+            try:
+                data[name] = clean_attribute_value(definition=attribute, text=text)
+            except ValidationError as exc:
+                self.add_error(name, exc)
+        return data
+
     def attribute_fields(self):
         return [self[f"attr_{a.key}"] for a in self.attributes]
 

@@ -142,7 +142,11 @@ def set_tags(*, contact: Contact, tags: list[Tag]) -> None:
     ContactTag.objects.filter(contact=contact).exclude(tag_id__in=wanted).delete()
     have = set(ContactTag.objects.filter(contact=contact).values_list("tag_id", flat=True))
     ContactTag.objects.bulk_create(
-        [ContactTag(contact=contact, tag_id=pk) for pk in wanted - have], ignore_conflicts=True
+        [
+            ContactTag(tenant_id=contact.tenant_id, contact=contact, tag_id=pk)
+            for pk in wanted - have
+        ],
+        ignore_conflicts=True,
     )
 
 

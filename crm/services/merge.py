@@ -139,7 +139,11 @@ def merge_contacts(
     _merge_conversations(primary=primary, other=other)
     their_tags = list(ContactTag.objects.filter(contact=other).values_list("tag_id", flat=True))
     ContactTag.objects.bulk_create(
-        [ContactTag(contact=primary, tag_id=tag_id) for tag_id in their_tags], ignore_conflicts=True
+        [
+            ContactTag(tenant_id=primary.tenant_id, contact=primary, tag_id=tag_id)
+            for tag_id in their_tags
+        ],
+        ignore_conflicts=True,
     )
     ConsentState.objects.filter(contact=other).delete()
     for relation in _links_to(Contact):
