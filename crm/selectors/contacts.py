@@ -161,15 +161,38 @@ class ContactFilter:
         return replace(self, sort=DEFAULT_SORT)
 
 
+# Above every character: `key < prefix + TOP` closes the range of keys starting with prefix.
+TOP = "\U0010ffff"
+
+
+def _starts_with(field: str, prefix: str) -> Q:
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + TOP})
+
+
+def search_query(text: str) -> Q:
+    """Name (from its first or its last word), e-mail, or phone starting with the search.
+
+    Only range comparisons on stored keys: PostgreSQL's row-level security lets those use an
+    index, while LIKE/ILIKE would read every row of the business first. A phone search is
+    the number in international form, typed any way ("+1 415-555", "1415555").
+    """
+    lowered = " ".join(text.lower().split())
+    query = (
+        _starts_with("search_name", lowered)
+        | _starts_with("search_last_word", lowered)
+        | _starts_with("search_email", lowered)
+    )
+    digits = phone_digits(text)
+    if digits:
+        query |= _starts_with("phone", "+" + digits) & ~Q(phone="")
+    return query
+
+
 def contacts_matching(filters: ContactFilter) -> QuerySet[Contact]:
     """The active business's contacts that match `filters` (not ordered)."""
     queryset = Contact.objects.all()
     if filters.q:
-        query = Q(name__icontains=filters.q) | Q(email__icontains=filters.q)
-        digits = phone_digits(filters.q)
-        if digits:
-            query |= Q(phone__contains=digits)
-        queryset = queryset.filter(query)
+        queryset = queryset.filter(search_query(filters.q))
     for tag_id in filters.tags:
         queryset = queryset.filter(
             Exists(ContactTag.objects.filter(contact=OuterRef("pk"), tag_id=tag_id))
@@ -255,9 +278,14 @@ def ordered(queryset: QuerySet[Contact], sort: str) -> QuerySet[Contact]:
 
 
 def after_cursor(queryset: QuerySet[Contact], sort: str, value, pk: int) -> QuerySet[Contact]:
+    """Rows after (value, pk) in this sort. The plain `>=` (or `<=`) on the sort field is
+    what lets the index start at the cursor; the OR then settles ties on the id."""
     name, descending = _sort_field(sort)
     op = "lt" if descending else "gt"
-    return queryset.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"id__{op}": pk}))
+    return queryset.filter(
+        Q(**{f"{name}__{op}e": value}),
+        Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"id__{op}": pk}),
+    )
 
 
 def contact_page(filters: ContactFilter, *, cursor: str = "", size: int = PAGE_SIZE) -> ContactPage:
