@@ -66,6 +66,8 @@ def contact_list(request):
             else None
         ),
         "first_url": _list_url(request, filters, segment=request.GET.get("segment")),
+        # Each row links to contacts/<id>/: one reverse() for the page, not one per row.
+        "contacts_url": reverse("crm:contacts", kwargs={"tenant_slug": request.tenant.slug}),
         "query": urlencode(filters.query_items()),
         "segments": selectors.segments(),
         "segment": segment,
