@@ -161,4 +161,14 @@ def merge_contacts(
         # A restriction the person asked for survives the merge.
         primary.processing_restricted_at = other.processing_restricted_at
     primary.save()
+    if merged_by is not None:
+        # The timeline keeps a trace of what became of the other record.
+        from crm.services.notes import add_note
+
+        gone = ", ".join(v for v in (other.name, other.phone, other.email) if v) or str(other.pk)
+        add_note(
+            body=_("Merged with another contact record (%(who)s).") % {"who": gone},
+            author=merged_by,
+            contact=primary,
+        )
     return primary

@@ -58,7 +58,8 @@ def contact_list(request):
         segment = Segment.objects.filter(pk=int(request.GET["segment"])).first()
     context = {
         "filters": filters,
-        "filter_form": ContactFilterForm(request.GET or None, tenant=request.tenant),
+        "filter_form": ContactFilterForm(tenant=request.tenant),
+        "selected_tags": [str(pk) for pk in filters.tags],
         "page": page,
         "next_url": (
             _list_url(request, filters, after=page.next_cursor, segment=request.GET.get("segment"))

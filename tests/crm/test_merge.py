@@ -230,6 +230,9 @@ def test_the_merge_page(owner_client, url, tenant_a, pair):
     with tenant_context(tenant_a):
         survivor = Contact.objects.get()
     assert (survivor.pk, survivor.name, survivor.phone) == (other.pk, "Ana Lima", "+14155550202")
+    with tenant_context(tenant_a):
+        trace = Note.objects.get(contact=survivor)
+    assert "Ana Lima" in trace.body and "+14155550101" in trace.body
 
 
 def test_agents_cannot_merge(agent_client, url, tenant_a, pair):
