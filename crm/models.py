@@ -219,8 +219,13 @@ class Contact(TenantOwned):
             models.Index(fields=["tenant", "search_name"], name="contact_search_name"),
             models.Index(fields=["tenant", "search_last_word"], name="contact_search_last"),
             models.Index(fields=["tenant", "search_email"], name="contact_search_email"),
-            models.Index(fields=["tenant", "owner"], name="contact_tenant_owner"),
-            models.Index(fields=["tenant", "lifecycle_stage"], name="contact_tenant_stage"),
+            # A stage or owner filter in name order reads these in order, from the first match.
+            models.Index(
+                fields=["tenant", "owner", "name", "id"], name="contact_tenant_owner_name"
+            ),
+            models.Index(
+                fields=["tenant", "lifecycle_stage", "name", "id"], name="contact_tenant_stage_name"
+            ),
         ]
 
     def __str__(self):
