@@ -8,6 +8,7 @@ import secrets
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -87,6 +88,36 @@ class ContactAttribute(TenantOwned):
         return self.label
 
 
+class BinaryCharField(models.CharField):
+    """Text compared code point by code point (PostgreSQL collation "C"; SQLite's default), so
+    a range `>= "ana"` and `< "ana" + max char` is exactly "starts with ana"."""
+
+    def db_parameters(self, connection):
+        params = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            params["collation"] = "C"
+        return params
+
+
+class LastWord(models.Func):
+    """The last space-separated word of a text ("ana de souza" -> "souza")."""
+
+    function = ""
+    arity = 1
+    output_field = models.CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="regexp_replace(%(expressions)s, '^.*\\s', '')", **extra
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # SQLite has no regexp_replace: strip everything up to the last space.
+        sql, params = compiler.compile(self.source_expressions[0])
+        template = f"replace({sql}, rtrim({sql}, replace({sql}, ' ', '')), '')"
+        return template, params * 3
+
+
 class LifecycleStage(models.TextChoices):
     SUBSCRIBER = "subscriber", _("subscriber")
     LEAD = "lead", _("lead")
@@ -146,6 +177,27 @@ class Contact(TenantOwned):
     processing_restricted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # The latest thing that happened with this contact (a message, a note, a task, a deal),
+    # kept here so the list can sort on it with an index.
+    last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
+    # Search keys the database derives (every write path, imports included, keeps them right).
+    # Search compares them by range (`>=`, `<`), which row-level security lets use an index;
+    # LIKE and lower() are not "leakproof", so under RLS they would scan the whole table.
+    search_name = models.GeneratedField(
+        expression=Lower("name"),
+        output_field=BinaryCharField(max_length=200),
+        db_persist=True,
+    )
+    search_last_word = models.GeneratedField(
+        expression=LastWord(Lower("name")),
+        output_field=BinaryCharField(max_length=200),
+        db_persist=True,
+    )
+    search_email = models.GeneratedField(
+        expression=Lower("email"),
+        output_field=BinaryCharField(max_length=254),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -157,11 +209,23 @@ class Contact(TenantOwned):
             )
         ]
         indexes = [
-            models.Index(fields=["tenant", "name"], name="contact_tenant_name"),
+            models.Index(fields=["tenant", "name", "id"], name="contact_tenant_name_id"),
             models.Index(fields=["tenant", "email"], name="contact_tenant_email"),
             models.Index(fields=["tenant", "created_at", "id"], name="contact_tenant_created"),
-            models.Index(fields=["tenant", "owner"], name="contact_tenant_owner"),
-            models.Index(fields=["tenant", "lifecycle_stage"], name="contact_tenant_stage"),
+            models.Index(fields=["tenant", "updated_at", "id"], name="contact_tenant_updated"),
+            models.Index(
+                fields=["tenant", "last_activity_at", "id"], name="contact_tenant_activity"
+            ),
+            models.Index(fields=["tenant", "search_name"], name="contact_search_name"),
+            models.Index(fields=["tenant", "search_last_word"], name="contact_search_last"),
+            models.Index(fields=["tenant", "search_email"], name="contact_search_email"),
+            # A stage or owner filter in name order reads these in order, from the first match.
+            models.Index(
+                fields=["tenant", "owner", "name", "id"], name="contact_tenant_owner_name"
+            ),
+            models.Index(
+                fields=["tenant", "lifecycle_stage", "name", "id"], name="contact_tenant_stage_name"
+            ),
         ]
 
     def __str__(self):

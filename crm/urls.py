@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("crm.urls_contacts")),
     path("", include("crm.urls_contact_page")),
     path("", include("crm.urls_tasks")),
+    path("", include("crm.urls_companies")),
     path("", include("crm.urls_deals")),
     path("", include("crm.urls_calendar")),
     path("", include("crm.urls_imports")),

@@ -97,19 +97,42 @@ def record_consent(
                 recorded_by=recorded_by,
                 created_at=now,
             )
-            ConsentState.objects.update_or_create(
-                contact=contact,
-                medium=medium,
-                purpose=purpose,
-                defaults={
-                    "action": action,
-                    "source": source,
-                    "last_event": event,
-                    "changed_at": now,
-                },
-            )
+            _derive_state(event)
             events.append(event)
     return events
+
+
+def _derive_state(event: ConsentEvent) -> ConsentState:
+    """The state for the event's contact, medium and purpose is the latest event's."""
+    state, _ = ConsentState.objects.update_or_create(
+        contact=event.contact,
+        medium=event.medium,
+        purpose=event.purpose,
+        defaults={
+            "action": event.action,
+            "source": event.source,
+            "last_event": event,
+            "changed_at": event.created_at,
+        },
+    )
+    return state
+
+
+@transaction.atomic
+def rederive_consent_states(*, contact) -> list[ConsentState]:
+    """Rebuild a contact's derived consent from its whole ledger (after two contacts' ledgers
+    were merged): per medium and purpose, the latest event decides."""
+    latest: dict[tuple[str, str], ConsentEvent] = {}
+    for event in ConsentEvent.objects.filter(contact=contact).order_by("created_at", "id"):
+        latest[(event.medium, event.purpose)] = event
+    ConsentState.objects.filter(contact=contact).exclude(
+        pk__in=[
+            state.pk
+            for state in ConsentState.objects.filter(contact=contact)
+            if (state.medium, state.purpose) in latest
+        ]
+    ).delete()
+    return [_derive_state(event) for event in latest.values()]
 
 
 def is_opted_out(contact, medium: str) -> bool:

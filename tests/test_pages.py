@@ -18,6 +18,8 @@ NAV_TARGETS = [
     "tenant:home",
     "channels:inbox",
     "crm:contacts",
+    "crm:companies",
+    "crm:tasks",
     "crm:deals",
     "crm:calendar",
     "crm:campaigns",
@@ -28,7 +30,6 @@ NAV_TARGETS = [
     "tenant:settings",
 ]
 PLACEHOLDERS = [
-    "crm:contacts",
     "crm:campaigns",
     "channels:bot",
     "privacy:centre",

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from privacy import access_log
 from privacy.models import AccessLogEntry
+from salesos.csv_safety import safe_cell as _safe
 from tenants import selectors as tenant_selectors
 from tenants.context import tenant_context
 from tenants.models import Role
@@ -150,10 +151,3 @@ def access_log_export(request):
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="access-log.csv"'
     return response
-
-
-def _safe(value: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value

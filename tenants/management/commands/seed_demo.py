@@ -21,6 +21,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.demo_contacts import seed_contacts
 from crm.demo_deals import seed_deals_and_calendar
 from privacy.demo_requests import seed_data_requests
 from tenants import services
@@ -87,6 +88,7 @@ class Command(BaseCommand):
         # soon as it is queued, so the phone's delivered/read reports find it sent.
         with tenant_context(tenant):
             channel = seed_messaging(tenant=tenant)
+            seed_contacts(tenant=tenant)
             seed_deals_and_calendar(tenant=tenant, channel=channel)
             seed_data_requests(tenant=tenant)
         self.report(tenant, admin_password, channel)
