@@ -1,8 +1,12 @@
 """CRM addresses outside /app/: lead webhooks (signed or keyed) and private calendar feeds
 (secret token in the address). Nothing here uses a session."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from crm.views import lead_hooks
 
 app_name = "crm_public"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("hooks/leads/<str:token>/", lead_hooks.lead_hook, name="lead_hook"),
+]
