@@ -14,7 +14,7 @@ counters move. A rerun after a crash continues after the last committed batch
 
 Decisions:
 - Dedupe: by E.164 phone, then by e-mail (an e-mail match counts only when the contact found
-  has no phone, or the same one: a different phone is a different person sharing an address).
+  or the row has no phone: a different phone is a different person sharing an address).
 - A row with a bad phone or e-mail, or with neither, is not imported (reported, "row
   skipped"). Any other bad value (unknown owner, language, stage, attribute value) is left out
   and the rest of the row imported (reported, "value left out"). Valid rows are never lost.
@@ -217,12 +217,13 @@ def inspect_file(fileobj, *, size: int | None = None) -> FileInfo:
             ),
             code="spreadsheet",
         )
-    encoding = detect_encoding(sample, complete=complete)
-    if b"\x00" in sample and not encoding.startswith("utf-16"):
+    utf16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if b"\x00" in sample and not utf16:
         raise ImportFileError(
             _("This file is not text. Save it as CSV (comma-separated values) and try again."),
             code="binary",
         )
+    encoding = detect_encoding(sample, complete=complete)
     text = sample.decode(encoding, errors="replace")
     if not complete and "\n" in text:
         text = text[: text.rfind("\n") + 1]  # the last line may be cut short
@@ -716,7 +717,7 @@ def _process_batch(ctx: _Context, records: list[tuple[int, list[str]]]) -> _Batc
         contact = by_phone.get(row.phone) if row.phone else None
         if contact is None and row.email:
             candidate = by_email.get(row.email)
-            if candidate is not None and (not candidate.phone or candidate.phone == row.phone):
+            if candidate is not None and (not candidate.phone or not row.phone):
                 contact = candidate
         if contact is None:
             contact = Contact(tenant=tenant, source=Contact.Source.IMPORT, attributes={})
@@ -781,24 +782,34 @@ def _column_of(ctx: _Context, target: str) -> str:
 
 
 def _companies(ctx: _Context, row_contacts, changed) -> None:
-    names = {row.company for row, _contact in row_contacts if row.company}
-    if not names:
-        return
-    tenant = ctx.contact_import.tenant
-    known = {c.name.lower(): c for c in Company.objects.filter(name__in=names).order_by("id")}
-    missing = []
-    for name in names:
-        if name.lower() not in known:
-            company = Company(tenant=tenant, name=name)
-            known[name.lower()] = company
-            missing.append(company)
-    Company.objects.bulk_create(missing)
+    """Link contacts to their company (matched by name, any case; created when missing)."""
+    from django.db.models.functions import Lower
+
     overwrite = ctx.contact_import.overwrite
+    wanted: dict[int, tuple[Contact, str]] = {}
     for row, contact in row_contacts:
         if not row.company:
             continue
-        company = known[row.company.lower()]
-        if contact.company_id is None or (overwrite and contact.company_id != company.pk):
+        if id(contact) in wanted:
+            continue  # an earlier row of the file named this contact's company: it wins
+        if contact.company_id is None or overwrite:
+            wanted[id(contact)] = (contact, row.company)
+    if not wanted:
+        return
+    names = {name.lower(): name for _contact, name in wanted.values()}
+    known = {
+        c.lname: c
+        for c in Company.objects.annotate(lname=Lower("name"))
+        .filter(lname__in=list(names))
+        .order_by("-id")
+    }
+    tenant = ctx.contact_import.tenant
+    missing = [Company(tenant=tenant, name=name) for key, name in names.items() if key not in known]
+    Company.objects.bulk_create(missing)
+    known.update({c.name.lower(): c for c in missing})
+    for contact, name in wanted.values():
+        company = known[name.lower()]
+        if contact.company_id != company.pk:
             contact.company = company
             if contact.pk is not None:
                 changed[id(contact)] = contact

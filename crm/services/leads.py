@@ -200,7 +200,7 @@ def _match_contact(*, phone: str, email: str) -> Contact | None:
             return contact
     if email:
         for contact in Contact.objects.filter(email__iexact=email).order_by("id"):
-            if not contact.phone or contact.phone == phone:
+            if not contact.phone or not phone:
                 return contact
     return None
 
