@@ -212,3 +212,17 @@ def test_the_report_keeps_only_committed_batches_after_a_crash(tenant_a, owner_a
     rows_reported = [r["row"] for r in report_rows(contact_import)]
     assert rows_reported == ["2", "4"]
     assert contact_import.error_count == 2
+
+
+def test_an_unknown_attribute_in_the_mapping_is_a_mapping_error(tenant_a, owner_a):
+    with tenant_context(tenant_a):
+        contact_import = imports.create_import(
+            uploaded_file=upload(csv_bytes([["phone", "x"], ["+14155550100", "1"]])), user=owner_a
+        )
+        with pytest.raises(imports.MappingError) as caught:
+            imports.configure_import(
+                contact_import=contact_import,
+                mapping={"phone": "phone", "x": "attr:ghost"},
+                consent="none",
+            )
+    assert "no custom attribute “ghost”" in caught.value.message_dict["mapping"][0]
