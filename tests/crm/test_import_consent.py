@@ -25,9 +25,7 @@ def state_of(contact):
     }
 
 
-def test_marketing_attestation_records_both_purposes_on_both_media_with_evidence(
-    tenant_a, owner_a
-):
+def test_marketing_attestation_records_both_purposes_on_both_media_with_evidence(tenant_a, owner_a):
     result = run_file(tenant_a, owner_a, csv_bytes(ROWS), consent="marketing",
                       evidence="Signed up at the front desk")  # fmt: skip
     with tenant_context(tenant_a):
@@ -96,7 +94,8 @@ def test_the_bulk_variant_derives_the_same_state_as_record_consent(tenant_a):
         one = ContactFactory(tenant=tenant_a)
         twin = ContactFactory(tenant=tenant_a)
         history = [
-            ([Medium.WHATSAPP], [Purpose.TRANSACTIONAL], ConsentAction.GRANTED, ConsentSource.AGENT),
+            ([Medium.WHATSAPP], [Purpose.TRANSACTIONAL], ConsentAction.GRANTED,
+             ConsentSource.AGENT),
             ([Medium.WHATSAPP, Medium.SMS], [Purpose.TRANSACTIONAL, Purpose.MARKETING],
              ConsentAction.GRANTED, ConsentSource.IMPORT),
             ([Medium.SMS], [Purpose.MARKETING], ConsentAction.WITHDRAWN, ConsentSource.KEYWORD),
@@ -108,9 +107,10 @@ def test_the_bulk_variant_derives_the_same_state_as_record_consent(tenant_a):
                                           action=action, source=source, evidence="e")  # fmt: skip
             assert written == len(media) * len(purposes)
         assert state_of(one) == state_of(twin)
-        assert ConsentEvent.objects.filter(contact=one).count() == ConsentEvent.objects.filter(
-            contact=twin
-        ).count()
+        assert (
+            ConsentEvent.objects.filter(contact=one).count()
+            == ConsentEvent.objects.filter(contact=twin).count()
+        )
         for state in ConsentState.objects.filter(contact=twin):
             event = state.last_event
             assert (event.contact_id, event.medium, event.purpose, event.action) == (

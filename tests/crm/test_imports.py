@@ -9,7 +9,7 @@ from crm.services import imports
 from privacy.models import AccessLogEntry
 from tenants.context import tenant_context
 from tests.crm.import_support import csv_bytes, report_rows, run_file, upload
-from tests.factories import ContactAttributeFactory, ContactFactory, member
+from tests.factories import ContactAttributeFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +19,7 @@ def contacts(tenant):
         return {c.phone or c.email: c for c in Contact.objects.prefetch_related("tags")}
 
 
-def test_valid_rows_are_imported_and_bad_ones_reported_without_losing_the_valid(
-    tenant_a, owner_a
-):
+def test_valid_rows_are_imported_and_bad_ones_reported_without_losing_the_valid(tenant_a, owner_a):
     with tenant_context(tenant_a):
         ContactAttributeFactory(tenant=tenant_a, key="visits", label="Visits", kind="number")
         ContactAttributeFactory(
@@ -77,8 +75,12 @@ def test_formula_cells_are_escaped():
 def test_dedupe_by_phone_then_email_against_existing_contacts(tenant_a, owner_a):
     with tenant_context(tenant_a):
         by_phone = ContactFactory(tenant=tenant_a, name="", phone="+14155550100", email="")
-        by_email = ContactFactory(tenant=tenant_a, name="Kept Name", phone="", email="bo@example.com")
-        other_person = ContactFactory(tenant=tenant_a, phone="+14155550999", email="fam@example.com")
+        by_email = ContactFactory(
+            tenant=tenant_a, name="Kept Name", phone="", email="bo@example.com"
+        )
+        other_person = ContactFactory(
+            tenant=tenant_a, phone="+14155550999", email="fam@example.com"
+        )
     data = csv_bytes([
         ["name", "phone", "email", "tags"],
         ["Ana", "+14155550100", "ana@example.com", "vip, 2024"],
@@ -196,6 +198,7 @@ def test_the_report_keeps_only_committed_batches_after_a_crash(tenant_a, owner_a
             contact_import=contact_import, mapping=contact_import.mapping, consent="none"
         )
         ContactImport.objects.filter(pk=contact_import.pk).update(status="running")
+
         # Simulate a crash inside the second batch: its report line was written, then the
         # transaction rolled back (processed_rows still 2).
         def crash(done):
