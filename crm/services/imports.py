@@ -35,6 +35,7 @@ import codecs
 import csv
 import datetime
 import io
+import json
 import logging
 import os
 import re
@@ -45,7 +46,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -757,21 +758,91 @@ def _process_batch(ctx: _Context, records: list[tuple[int, list[str]]]) -> _Batc
     now = timezone.now()
     for contact in new:
         contact.created_at = contact.updated_at = now
-    Contact.objects.bulk_create(new)
+    _insert_contacts(tenant, new)
     result.consented.extend(new)
     updates = [c for c in changed.values() if c.pk is not None]
     for contact in updates:
         contact.updated_at = now
-    if updates:
-        Contact.objects.bulk_update(
-            updates,
-            ["name", "phone", "email", "language", "owner", "lifecycle_stage", "company",
-             "attributes", "updated_at"],
-        )  # fmt: skip
+    _update_contacts(tenant, updates)
     _tags(tenant, row_contacts)
     _write_report(ctx, errors)
     result.error_lines = len(errors)
     return result
+
+
+# Columns an import writes. On PostgreSQL a batch is one INSERT … SELECT FROM unnest(arrays)
+# and one UPDATE … FROM unnest(arrays): the same rows as bulk_create / bulk_update, without
+# building a CASE expression per row and field (which made bulk_update the slowest step).
+_WRITTEN = [
+    ("name", "text"), ("phone", "text"), ("email", "text"), ("language", "text"),
+    ("owner_id", "bigint"), ("lifecycle_stage", "text"), ("company_id", "bigint"),
+    ("attributes", "jsonb"), ("updated_at", "timestamptz"),
+]  # fmt: skip
+_UPDATED_FIELDS = [
+    "name", "phone", "email", "language", "owner", "lifecycle_stage", "company", "attributes",
+    "updated_at",
+]  # fmt: skip
+
+
+def _column_arrays(contacts, columns) -> list[list]:
+    arrays = []
+    for column, kind in columns:
+        if kind == "jsonb":
+            arrays.append([json.dumps(getattr(c, column) or {}) for c in contacts])
+        else:
+            arrays.append([getattr(c, column) for c in contacts])
+    return arrays
+
+
+def _unnest(columns) -> str:
+    arrays = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _column, kind in columns)
+    names = ", ".join(column for column, _kind in columns)
+    return f"unnest({arrays}) AS v({names})"
+
+
+def _insert_contacts(tenant, contacts: list[Contact]) -> None:
+    if not contacts:
+        return
+    if connection.vendor != "postgresql":
+        Contact.objects.bulk_create(contacts)
+        return
+    columns = [*_WRITTEN, ("source", "text"), ("created_at", "timestamptz")]
+    table = Contact._meta.db_table
+    names = ", ".join(column for column, _kind in columns)
+    values = ", ".join(
+        f"v.{column}::jsonb" if kind == "jsonb" else f"v.{column}" for column, kind in columns
+    )
+    sql = (
+        f'INSERT INTO "{table}" (tenant_id, {names}, processing_restricted_at) '  # noqa: S608
+        f"SELECT %s, {values}, NULL FROM {_unnest(columns)} RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant.pk, *_column_arrays(contacts, columns)])
+        ids = [row[0] for row in cursor.fetchall()]
+    for contact, pk in zip(contacts, ids, strict=True):
+        contact.pk = pk
+        contact._state.adding = False
+        contact._state.db = "default"
+
+
+def _update_contacts(tenant, contacts: list[Contact]) -> None:
+    if not contacts:
+        return
+    if connection.vendor != "postgresql":
+        Contact.objects.bulk_update(contacts, _UPDATED_FIELDS)
+        return
+    columns = [("id", "bigint"), *_WRITTEN]
+    table = Contact._meta.db_table
+    assignments = ", ".join(
+        f"{column} = v.{column}::jsonb" if kind == "jsonb" else f"{column} = v.{column}"
+        for column, kind in _WRITTEN
+    )
+    sql = (
+        f'UPDATE "{table}" AS c SET {assignments} FROM {_unnest(columns)} '  # noqa: S608
+        "WHERE c.id = v.id AND c.tenant_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*_column_arrays(contacts, columns), tenant.pk])
 
 
 def _column_of(ctx: _Context, target: str) -> str:
