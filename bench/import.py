@@ -267,15 +267,16 @@ def copy_baseline(database_url: str, path: Path) -> float:
 
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("DROP TABLE IF EXISTS bench_copy")
-        connection.execute(
-            "CREATE TABLE bench_copy (name text, phone text, email text, tags text)"
-        )
+        connection.execute("CREATE TABLE bench_copy (name text, phone text, email text, tags text)")
         started = time.perf_counter()
-        with connection.cursor() as cursor:
-            with cursor.copy("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                with path.open("rb") as source:
-                    while chunk := source.read(1 << 20):
-                        copy.write(chunk)
+        statement = "COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)"
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(statement) as copy,
+            path.open("rb") as source,
+        ):
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
         seconds = time.perf_counter() - started
         connection.execute("DROP TABLE bench_copy")
     return seconds
