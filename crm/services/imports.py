@@ -447,7 +447,9 @@ def start_import(*, contact_import: ContactImport) -> ContactImport:
         if not updated:
             raise MappingError(_("This import cannot be started now."), code="not_startable")
         tenant_id, import_id = contact_import.tenant_id, contact_import.pk
-        transaction.on_commit(lambda: run_contact_import.delay(tenant_id, import_id))
+        # Robust: with eager tasks (development) a failing run is logged and marked failed by
+        # the task, not turned into an error of the page that started it.
+        transaction.on_commit(lambda: run_contact_import.delay(tenant_id, import_id), robust=True)
     contact_import.refresh_from_db()
     return contact_import
 

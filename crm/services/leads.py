@@ -131,7 +131,9 @@ def receive_meta(*, source: LeadSource, body: bytes, signature: str) -> tuple[in
             lead, created = _store_lead(source=source, data=data)
             if created:
                 tenant_id, lead_id = lead.tenant_id, lead.pk
-                transaction.on_commit(lambda t=tenant_id, i=lead_id: fetch_meta_lead.delay(t, i))
+                transaction.on_commit(
+                    lambda t=tenant_id, i=lead_id: fetch_meta_lead.delay(t, i), robust=True
+                )
         if created:
             accepted += 1
             _count_received(source)

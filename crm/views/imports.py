@@ -27,10 +27,20 @@ def _to_import(request, contact_import):
     )
 
 
+def _declared_size(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 @tenant_view(Role.ADMIN)
 def imports(request):
     form = UploadForm()
-    if request.method == "POST":
+    if request.method == "POST" and _declared_size(request) > services.max_bytes() + 65536:
+        # Refused before the body is read: the size the browser announced is already too much.
+        form.add_error("file", _("The file is too large to import."))
+    elif request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:

@@ -100,3 +100,12 @@ def test_mapping_errors_are_shown_and_nothing_starts(client, tenant_a, owner_a):
 def test_agents_cannot_import(client, tenant_a):
     client.force_login(member(tenant_a, role=Role.AGENT))
     assert client.get(url("imports", tenant_a)).status_code == 403
+
+
+def test_an_upload_over_the_limit_is_refused_with_a_form_error(client, tenant_a, owner_a, settings):
+    settings.CONTACT_IMPORT_MAX_BYTES = 10
+    client.force_login(owner_a)
+    data = csv_bytes([["name", "phone"]] + [["Ana", "+14155550100"]] * 20)
+    response = client.post(url("imports", tenant_a), {"file": upload(data)})
+    assert response.status_code == 400
+    assert "files up to" in response.content.decode()
