@@ -92,3 +92,11 @@ def test_header_guesses_cover_common_names_and_custom_attributes(tenant_a):
 def test_duplicate_and_empty_headers_get_distinct_names():
     info = inspect(b"phone,phone,\n+14155550100,+14155550101,x\n")
     assert info.headers == ["phone", "phone (2)", "Column 3"]
+
+
+def test_utf16_unicode_text_from_a_spreadsheet_is_read():
+    text = "Name\tPhone\nJosé\t+34600900312\n"
+    info = inspect(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    assert info.encoding == "utf-16"
+    assert info.delimiter == "\t"
+    assert info.preview == [["José", "+34600900312"]]
