@@ -229,3 +229,22 @@ def test_an_unknown_attribute_in_the_mapping_is_a_mapping_error(tenant_a, owner_
                 consent="none",
             )
     assert "no custom attribute “ghost”" in caught.value.message_dict["mapping"][0]
+
+
+def test_date_attributes_accept_common_forms_and_report_the_rest(tenant_a, owner_a):
+    with tenant_context(tenant_a):
+        ContactAttributeFactory(tenant=tenant_a, key="birthday", label="Birthday", kind="date")
+    data = csv_bytes([
+        ["phone", "birthday"],
+        ["+14155550100", "1990-03-31"],
+        ["+14155550101", "31.03.1990"],
+        ["+14155550102", "March 31st"],
+    ])  # fmt: skip
+    result = run_file(tenant_a, owner_a, data)
+    found = contacts(tenant_a)
+    assert found["+14155550100"].attributes == {"birthday": "1990-03-31"}
+    assert found["+14155550101"].attributes == {"birthday": "1990-03-31"}
+    assert found["+14155550102"].attributes == {}
+    (line,) = report_rows(result)
+    assert (line["row"], line["column"], line["outcome"]) == ("4", "birthday", "value left out")
+    assert "not a date" in line["error"]
