@@ -44,6 +44,10 @@ def test_upload_mapping_and_import_end_to_end(
     assert contact_import.status == ContactImport.Status.DONE
     assert contact_import.created_count == 1 and contact_import.skipped_count == 1
 
+    detail = client.get(url("import_detail", tenant_a, contact_import_id=contact_import.pk))
+    assert "no consent: do not message them until they agree" in detail.content.decode()
+    listing = client.get(url("imports", tenant_a)).content.decode()
+    assert "клиенты.csv" in listing
     progress = client.get(url("import_progress", tenant_a, contact_import_id=contact_import.pk))
     text = progress.content.decode()
     assert "2 of 2 rows" in text and "hx-trigger" not in text  # done: no more polling
