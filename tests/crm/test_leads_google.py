@@ -174,3 +174,13 @@ def test_test_leads_are_recorded_but_get_no_welcome(client, source, tenant_a):
     with tenant_context(tenant_a):
         lead = Lead.objects.get()
         assert lead.is_test and not Message.objects.exists()
+
+
+def test_a_get_or_an_oversize_body_is_refused(client, source, settings):
+    from tests.crm.lead_support import hook_url
+
+    assert client.get(hook_url(source)).status_code == 405
+    settings.WEBHOOK_MAX_BODY_BYTES = 100
+    response = post_google(client, source, google_payload())
+    assert response.status_code == 413
+    assert refreshed(source).rejected_count == 1
