@@ -195,13 +195,16 @@ def consent_evidence(*, source: LeadSource, lead: Lead) -> str:
     }
 
 
-def _match_contact(*, phone: str, email: str) -> Contact | None:
+def _match_contact(*, phone: str, email: str, typed_email: str = "") -> Contact | None:
     if phone:
         contact = Contact.objects.filter(phone=phone).first()
         if contact is not None:
             return contact
     if email:
-        for contact in Contact.objects.filter(email__iexact=email).order_by("id"):
+        # Exact matches on the (tenant, email) index: the address as stored by us (lower
+        # case) or as the person typed it.
+        addresses = {email, typed_email.strip()} - {""}
+        for contact in Contact.objects.filter(email__in=addresses).order_by("id"):
             if not contact.phone or not phone:
                 return contact
     return None
@@ -230,7 +233,7 @@ def process_lead(*, lead: Lead, data: LeadData) -> Lead:
         lead = Lead.objects.select_for_update().select_related("source").get(pk=lead.pk)
         if lead.status == Lead.Status.PROCESSED:
             return lead
-        contact = _match_contact(phone=phone, email=email)
+        contact = _match_contact(phone=phone, email=email, typed_email=data.email)
         if contact is None:
             try:
                 with transaction.atomic():
