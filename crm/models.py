@@ -567,12 +567,20 @@ class ContactImport(TenantOwned):
         blank=True,
     )
     consent_evidence = models.TextField(_("how they agreed"), blank=True)
+    # Existing contacts: replace their non-blank values with the file's (otherwise only blank
+    # fields are filled and tags added).
+    overwrite = models.BooleanField(_("overwrite existing values"), default=False)
+    # Country of numbers written without +country code (ISO 3166 alpha-2; empty: none).
+    default_region = models.CharField(_("country of local numbers"), max_length=2, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
+    # Rows not imported (bad or missing phone/e-mail) and rows merged into an earlier row.
+    skipped_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
     # Per-row error report (CSV: row number, column, value, error).
     error_report = models.FileField(upload_to="imports/%Y/%m/", max_length=300, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
@@ -677,6 +685,8 @@ class Lead(TenantOwned):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     error = models.CharField(max_length=300, blank=True)
+    # What became of the welcome message: sent, or why not (the gate's reason).
+    welcome_note = models.CharField(max_length=300, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     is_test = models.BooleanField(default=False)
 

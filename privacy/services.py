@@ -135,6 +135,92 @@ def rederive_consent_states(*, contact) -> list[ConsentState]:
     return [_derive_state(event) for event in latest.values()]
 
 
+@transaction.atomic
+def record_consent_bulk(
+    *,
+    contact_ids: Iterable[int],
+    media: Iterable[str],
+    purposes: Iterable[str],
+    action: str,
+    source: str,
+    evidence: str = "",
+    recorded_by=None,
+    keep_withdrawals: bool = False,
+) -> int:
+    """`record_consent` for many contacts at once (imports): the same events and the same
+    derived state, written with a few bulk queries instead of two per event.
+
+    With `keep_withdrawals`, a (contact, medium, purpose) whose current state is a withdrawal
+    gets no event: an attestation by the business never overrides the customer's own
+    opt-out. Returns the number of events written.
+    """
+    contact_ids = list(dict.fromkeys(contact_ids))
+    media, purposes = list(media), list(purposes)
+    if not contact_ids or not media or not purposes:
+        return 0
+    from tenants.context import require_current_tenant
+
+    tenant = require_current_tenant()
+    now = timezone.now()
+    states = {
+        (state.contact_id, state.medium, state.purpose): state
+        for state in ConsentState.objects.filter(
+            contact_id__in=contact_ids, medium__in=media, purpose__in=purposes
+        )
+    }
+    events = []
+    for contact_id in contact_ids:
+        for medium in media:
+            for purpose in purposes:
+                state = states.get((contact_id, medium, purpose))
+                if (
+                    keep_withdrawals
+                    and state is not None
+                    and state.action == ConsentAction.WITHDRAWN
+                ):
+                    continue
+                events.append(
+                    ConsentEvent(
+                        tenant=tenant,
+                        contact_id=contact_id,
+                        medium=medium,
+                        purpose=purpose,
+                        action=action,
+                        source=source,
+                        evidence=evidence[:2000],
+                        recorded_by=recorded_by,
+                        created_at=now,
+                    )
+                )
+    ConsentEvent.objects.bulk_create(events)
+    new_states, changed_states = [], []
+    for event in events:
+        key = (event.contact_id, event.medium, event.purpose)
+        state = states.get(key)
+        if state is None:
+            new_states.append(
+                ConsentState(
+                    tenant=tenant,
+                    contact_id=event.contact_id,
+                    medium=event.medium,
+                    purpose=event.purpose,
+                    action=action,
+                    source=source,
+                    last_event=event,
+                    changed_at=now,
+                )
+            )
+        else:
+            state.action, state.source = action, source
+            state.last_event, state.changed_at = event, now
+            changed_states.append(state)
+    ConsentState.objects.bulk_create(new_states)
+    ConsentState.objects.bulk_update(
+        changed_states, ["action", "source", "last_event", "changed_at"]
+    )
+    return len(events)
+
+
 def is_opted_out(contact, medium: str) -> bool:
     state = consent_states(contact, medium).get(Purpose.TRANSACTIONAL)
     return state is not None and state.action == ConsentAction.WITHDRAWN

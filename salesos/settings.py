@@ -253,6 +253,8 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+# Largest CSV file a contact import accepts.
+CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=256 * 1024 * 1024)
 
 # --- Security (P14) -------------------------------------------------------------------------
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.

@@ -6,7 +6,8 @@ the host changes. One server answers for several provider hosts:
     https://api.twilio.com/<path>        ->  <base_url>/twilio/api/<path>
     https://content.twilio.com/<path>    ->  <base_url>/twilio/content/<path>
     https://messaging.twilio.com/<path>  ->  <base_url>/twilio/messaging/<path>
-    https://graph.facebook.com/<path>    ->  <base_url>/graph/<path>
+    https://graph.facebook.com/<path>    ->  <base_url>/graph/<path>   (WhatsApp Cloud API
+                                                                       and Lead Ads leads)
 
 URLs the stub hands out (paging links, media URLs) are the real provider URLs, exactly as the
 providers return them; the client side rewrites them, as it does for every other request.
@@ -263,6 +264,7 @@ class ProviderStub:
             self._meta_tokens: set[str] = set()
             self._meta_templates: dict[str, list[dict]] = {}
             self._meta_media: dict[str, dict] = {}
+            self._meta_leads: dict[str, dict] = {}
 
     def reset(self) -> None:
         """Forget everything: accounts, records, injected failures and delays."""
@@ -505,6 +507,37 @@ class ProviderStub:
                 "phone_number_id": phone_number_id,
             }
         return media_id
+
+    def meta_lead(
+        self,
+        access_token: str,
+        *,
+        field_data: dict[str, str | list[str]],
+        leadgen_id: str | None = None,
+        form_id: str = "",
+        ad_id: str = "",
+        campaign_id: str = "",
+        is_test: bool = False,
+    ) -> str:
+        """Register a Lead Ads lead, readable with `access_token` (a page access token) as
+        `GET /{version}/{leadgen_id}`; `field_data` is {question name: answer(s)}."""
+        leadgen_id = leadgen_id or str(secrets.randbelow(10**15) + 10**15)
+        with self.lock:
+            self._meta_tokens.add(access_token)
+            self._meta_leads[leadgen_id] = {
+                "id": leadgen_id,
+                "created_time": _now().strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                "ad_id": ad_id,
+                "form_id": form_id,
+                "campaign_id": campaign_id,
+                "is_test": is_test,
+                "field_data": [
+                    {"name": name, "values": value if isinstance(value, list) else [value]}
+                    for name, value in field_data.items()
+                ],
+                "token": access_token,
+            }
+        return leadgen_id
 
 
 # --- HTTP handler ---------------------------------------------------------------------------
@@ -963,6 +996,9 @@ class _Handler(BaseHTTPRequestHandler):
             with stub.lock:
                 number = stub._meta_numbers.get(object_id)
                 media = stub._meta_media.get(object_id)
+                lead = stub._meta_leads.get(object_id)
+            if lead is not None:
+                self._meta_lead(lead)
             if number is not None:
                 body = {k: v for k, v in number.items() if k != "waba_id"}
                 fields = (self.query.get("fields") or [""])[-1]
@@ -986,6 +1022,18 @@ class _Handler(BaseHTTPRequestHandler):
         raise self._meta_error(
             100, 400, f"Unsupported {method.lower()} request.", type_="GraphMethodException"
         )
+
+    def _meta_lead(self, lead: dict) -> None:
+        # A lead is readable only with the page token it belongs to (Graph answers as for an
+        # unknown object otherwise); `fields` picks what comes back, as on Graph.
+        if self._meta_token() != lead["token"]:
+            raise self._meta_not_found(lead["id"])
+        body = {k: v for k, v in lead.items() if k != "token"}
+        fields = (self.query.get("fields") or [""])[-1]
+        if fields:
+            wanted = set(fields.split(",")) | {"id"}
+            body = {k: v for k, v in body.items() if k in wanted}
+        raise _Reply(200, body)
 
     def _meta_send(self, phone_number_id: str) -> None:
         stub = self.provider_stub

@@ -394,3 +394,31 @@ def test_meta_inbound_and_status_signatures():
     status = json.loads(raw)["entry"][0]["changes"][0]["value"]["statuses"][0]
     assert status["errors"][0]["code"] == 131047
     assert headers["X-Hub-Signature-256"] == webhooks.meta_signature("app-secret", raw)
+
+
+def test_meta_lead_is_read_with_its_page_token_only(provider_stub):
+    leadgen_id = provider_stub.meta_lead(
+        "EAAG-page-token",
+        field_data={"full_name": "Ana Lima", "phone_number": "+14155550123"},
+        form_id="998877",
+    )
+    url = f"{provider_stub.meta_base_url}/v21.0/{leadgen_id}"
+    response = httpx.get(
+        url,
+        headers={"Authorization": "Bearer EAAG-page-token"},
+        params={"fields": "id,field_data,form_id"},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": leadgen_id,
+        "form_id": "998877",
+        "field_data": [
+            {"name": "full_name", "values": ["Ana Lima"]},
+            {"name": "phone_number", "values": ["+14155550123"]},
+        ],
+    }
+    provider_stub.meta_access_token("EAAG-other-page")
+    other = httpx.get(url, headers={"Authorization": "Bearer EAAG-other-page"}, timeout=5)
+    assert other.status_code == 400 and other.json()["error"]["code"] == 100
+    assert httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=5).status_code == 401

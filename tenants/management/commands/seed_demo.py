@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from crm.demo_contacts import seed_contacts
 from crm.demo_deals import seed_deals_and_calendar
+from crm.demo_leads import seed_leads
 from privacy.demo_requests import seed_data_requests
 from tenants import services
 from tenants.context import tenant_context
@@ -91,6 +92,7 @@ class Command(BaseCommand):
             seed_contacts(tenant=tenant)
             seed_deals_and_calendar(tenant=tenant, channel=channel)
             seed_data_requests(tenant=tenant)
+            seed_leads(tenant=tenant, owner=User.objects.get(email=OWNER_EMAIL))
         self.report(tenant, admin_password, channel)
 
     def seed(self) -> Tenant:
