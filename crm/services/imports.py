@@ -855,8 +855,8 @@ def _insert_contacts(tenant, contacts: list[Contact]) -> None:
         f"v.{column}::jsonb" if kind == "jsonb" else f"v.{column}" for column, kind in columns
     )
     sql = (
-        f'INSERT INTO "{table}" (tenant_id, {names}, processing_restricted_at) '  # noqa: S608
-        f"SELECT %s, {values}, NULL FROM {_unnest(columns)} RETURNING id"
+        f'INSERT INTO "{table}" (tenant_id, {names}, processing_restricted_at, last_activity_at) '  # noqa: S608
+        f"SELECT %s, {values}, NULL, v.created_at FROM {_unnest(columns)} RETURNING id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [tenant.pk, *_column_arrays(contacts, columns)])
