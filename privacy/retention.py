@@ -1,0 +1,226 @@
+"""Retention (P9): the business's policies and the purge that enforces them.
+
+The purge reads the personal-data registry: each category purged by age
+(`registry.TIMED_CATEGORIES`) names the tenant setting that says how many days rows are kept
+(0 = keep), and every model declared in that category names the moment its retention counts
+from (`expires_by`). A new model declared in a category is purged without a change here.
+
+How it deletes, so that it never holds long locks nor blocks live webhooks:
+- in batches of primary keys (`batch_size`), each in its own short transaction that commits,
+  so a purge interrupted halfway leaves only whole batches behind and the next run continues;
+- the batch's rows are claimed with `FOR UPDATE SKIP LOCKED`: a row a webhook is writing at
+  that moment is left for the next run instead of waited for;
+- the models of a category go children first (status events and bot runs before their
+  messages, messages before their conversations), so no delete cascades into a large set;
+- a conversation goes only when it has no message left and is still resolved; a customer
+  writing again reopens it (its `resolved_at` is cleared) and it stays;
+- files of a row (`FileField`s: export files, uploaded imports) are deleted from storage with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+
+from django.db import models, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from privacy.models import PurgeReport
+from privacy.registry import TIMED_CATEGORIES, PersonalData, Retention, entries_in
+from tenants.context import require_current_tenant
+from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 5000
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    category: Retention
+    setting: str
+    days: int
+
+    @property
+    def keeps_everything(self) -> bool:
+        return self.days == 0
+
+    def cutoff(self, now: datetime.datetime) -> datetime.datetime:
+        return now - datetime.timedelta(days=self.days)
+
+
+def policies(*, tenant: Tenant) -> list[Policy]:
+    """The business's retention policy for each category the purge enforces."""
+    return [
+        Policy(category=category, setting=setting, days=getattr(tenant, setting))
+        for category, setting in TIMED_CATEGORIES.items()
+    ]
+
+
+def purge_order(entries: list[PersonalData]) -> list[PersonalData]:
+    """Children first: a model pointing at another model of the same category goes before it."""
+    by_model = {entry.model: entry for entry in entries}
+    ordered: list[PersonalData] = []
+    visiting: set = set()
+
+    def visit(entry: PersonalData) -> None:
+        if entry in ordered or entry.model in visiting:
+            return
+        visiting.add(entry.model)
+        for relation in entry.model._meta.related_objects:
+            child = by_model.get(relation.related_model)
+            if child is not None and child is not entry:
+                visit(child)
+        visiting.discard(entry.model)
+        ordered.append(entry)
+
+    for entry in sorted(entries, key=lambda e: e.label):
+        visit(entry)
+    return ordered
+
+
+def expired(entry: PersonalData, *, cutoff: datetime.datetime) -> models.QuerySet:
+    """The active business's rows of `entry` whose retention ended before `cutoff`."""
+    queryset = entry.model.objects.filter(**{f"{entry.expires_by}__lt": cutoff})
+    # A parent outlives its children of the same category: it goes once they are all gone.
+    for relation in _children_in_category(entry):
+        queryset = queryset.exclude(
+            Exists(
+                relation.related_model._base_manager.filter(**{relation.field.name: OuterRef("pk")})
+            )
+        )
+    return queryset
+
+
+def _children_in_category(entry: PersonalData):
+    same = {other.model for other in entries_in(entry.retention)}
+    return [
+        relation
+        for relation in entry.model._meta.related_objects
+        if relation.related_model in same
+        and relation.related_model is not entry.model
+        and relation.on_delete is models.CASCADE
+    ]
+
+
+def preview(*, now: datetime.datetime | None = None) -> dict[str, dict[str, int]]:
+    """What the next purge would remove in the active business: {category: {model: rows}}.
+
+    Parents are counted when their children are all due too (they would go in the same run).
+    Nothing is deleted.
+    """
+    tenant = require_current_tenant()
+    now = now or timezone.now()
+    result: dict[str, dict[str, int]] = {}
+    for policy in policies(tenant=tenant):
+        if policy.keeps_everything:
+            continue
+        counts = {}
+        cutoff = policy.cutoff(now)
+        for entry in purge_order(entries_in(policy.category)):
+            counts[entry.label] = entry.model.objects.filter(
+                **{f"{entry.expires_by}__lt": cutoff}
+            ).count()
+        result[str(policy.category)] = counts
+    return result
+
+
+def record_dry_run(*, now: datetime.datetime | None = None) -> PurgeReport:
+    """Keep a preview as a dry-run report (the page shows it next to the real runs)."""
+    tenant = require_current_tenant()
+    now = now or timezone.now()
+    return PurgeReport.objects.create(
+        dry_run=True,
+        status=PurgeReport.Status.COMPLETE,
+        counts=preview(now=now),
+        policies={str(p.category): p.days for p in policies(tenant=tenant)},
+        started_at=now,
+        finished_at=now,
+    )
+
+
+def purge_expired(
+    *,
+    now: datetime.datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    max_batches: int | None = None,
+) -> PurgeReport:
+    """Remove what the active business's policies no longer allow to keep; report it.
+
+    `max_batches` bounds one run (a run that reaches it is `incomplete`; the next continues).
+    Safe to run twice and concurrently: claimed rows are skipped, not waited for.
+    """
+    tenant = require_current_tenant()
+    now = now or timezone.now()
+    # A run that never finished (its worker died) is marked, and this run carries on its work.
+    PurgeReport.objects.filter(status=PurgeReport.Status.RUNNING, dry_run=False).update(
+        status=PurgeReport.Status.INTERRUPTED
+    )
+    report = PurgeReport.objects.create(
+        policies={str(p.category): p.days for p in policies(tenant=tenant)},
+        started_at=now,
+    )
+    budget = max_batches
+    for policy in policies(tenant=tenant):
+        if policy.keeps_everything:
+            continue
+        cutoff = policy.cutoff(now)
+        for entry in purge_order(entries_in(policy.category)):
+            while budget is None or budget > 0:
+                removed = _purge_batch(entry, cutoff=cutoff, batch_size=batch_size, report=report)
+                if not removed:
+                    break
+                if budget is not None:
+                    budget -= 1
+            else:
+                report.status = PurgeReport.Status.INCOMPLETE
+                report.finished_at = timezone.now()
+                report.save(update_fields=["status", "finished_at"])
+                return report
+    report.status = PurgeReport.Status.COMPLETE
+    report.finished_at = timezone.now()
+    report.save(update_fields=["status", "finished_at"])
+    log.info("purge tenant=%s removed %s rows", tenant.pk, report.total)
+    return report
+
+
+def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport) -> int:
+    """Delete one batch of `entry`'s expired rows and add it to the report, in one transaction."""
+    model = entry.model
+    file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
+    with transaction.atomic():
+        ids = list(
+            expired(entry, cutoff=cutoff)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return 0
+        batch = model.objects.filter(pk__in=ids)
+        if file_fields:
+            _delete_files(batch, file_fields)
+        _, per_model = batch.delete()
+        category = report.counts.setdefault(str(entry.retention), {})
+        for label, rows in per_model.items():
+            if rows:
+                category[label] = category.get(label, 0) + rows
+        report.batches += 1
+        report.save(update_fields=["counts", "batches"])
+    return len(ids)
+
+
+def _delete_files(batch: models.QuerySet, file_fields) -> None:
+    """Remove the batch's files from storage. Done before the rows go: if the transaction then
+    fails, the rows stay (already expired) and the next run deletes them; no file is orphaned."""
+    for row in batch.only("pk", *(f.name for f in file_fields)):
+        for field in file_fields:
+            value = getattr(row, field.name)
+            if value and value.name:
+                value.storage.delete(value.name)
+
+
+def last_reports(*, limit: int = 10) -> list[PurgeReport]:
+    return list(PurgeReport.objects.order_by("-started_at", "-id")[:limit])
