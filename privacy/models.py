@@ -144,6 +144,7 @@ class AccessLogEntry(TenantOwned):
         RECTIFIED = "rectified", _("corrected a person's data")
         IMPORTED_CONTACTS = "imported_contacts", _("imported contacts")
         EXPORTED_ACCESS_LOG = "exported_access_log", _("exported the access log")
+        EXPORTED_BUSINESS = "exported_business", _("exported the whole business")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -33,7 +33,6 @@ PLACEHOLDERS = [
     "crm:calendar",
     "crm:campaigns",
     "channels:bot",
-    "privacy:centre",
 ]
 
 
