@@ -69,9 +69,11 @@ def purge_order(entries: list[PersonalData]) -> list[PersonalData]:
         if entry in ordered or entry.model in visiting:
             return
         visiting.add(entry.model)
-        for relation in entry.model._meta.related_objects:
-            child = by_model.get(relation.related_model)
-            if child is not None and child is not entry:
+        for child in by_model.values():
+            if child is not entry and any(
+                field.is_relation and field.related_model is entry.model
+                for field in child.model._meta.concrete_fields
+            ):
                 visit(child)
         visiting.discard(entry.model)
         ordered.append(entry)
@@ -85,23 +87,23 @@ def expired(entry: PersonalData, *, cutoff: datetime.datetime) -> models.QuerySe
     """The active business's rows of `entry` whose retention ended before `cutoff`."""
     queryset = entry.model.objects.filter(**{f"{entry.expires_by}__lt": cutoff})
     # A parent outlives its children of the same category: it goes once they are all gone.
-    for relation in _children_in_category(entry):
+    for field in _children_in_category(entry):
         queryset = queryset.exclude(
-            Exists(
-                relation.related_model._base_manager.filter(**{relation.field.name: OuterRef("pk")})
-            )
+            Exists(field.model._base_manager.filter(**{field.name: OuterRef("pk")}))
         )
     return queryset
 
 
 def _children_in_category(entry: PersonalData):
-    same = {other.model for other in entries_in(entry.retention)}
+    """Keys from other models of the same category to this one (hidden ones included)."""
     return [
-        relation
-        for relation in entry.model._meta.related_objects
-        if relation.related_model in same
-        and relation.related_model is not entry.model
-        and relation.on_delete is models.CASCADE
+        field
+        for other in entries_in(entry.retention)
+        if other.model is not entry.model
+        for field in other.model._meta.concrete_fields
+        if field.is_relation
+        and field.related_model is entry.model
+        and field.remote_field.on_delete is models.CASCADE
     ]
 
 

@@ -142,6 +142,12 @@ def deletion_order() -> list[type[models.Model]]:
     delete cascades into a large set and no protected reference blocks one."""
     tenant_models = tenant_owned_models()
     known = set(tenant_models)
+    children: dict = {}
+    for model in tenant_models:
+        for field in model._meta.concrete_fields:
+            target = field.related_model if field.is_relation else None
+            if target in known and target is not model:
+                children.setdefault(target, []).append(model)
     ordered: list[type[models.Model]] = []
     visiting: set = set()
 
@@ -149,9 +155,9 @@ def deletion_order() -> list[type[models.Model]]:
         if model in ordered or model in visiting:
             return
         visiting.add(model)
-        for relation in model._meta.related_objects:
-            if relation.related_model in known and relation.related_model is not model:
-                visit(relation.related_model)
+        # Models holding a key to this one (hidden reverse relations included) go first.
+        for child in children.get(model, ()):
+            visit(child)
         visiting.discard(model)
         ordered.append(model)
 
