@@ -23,7 +23,7 @@ import dataclasses
 import datetime
 import logging
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -189,7 +189,21 @@ def purge_expired(
 
 
 def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport) -> int:
-    """Delete one batch of `entry`'s expired rows and add it to the report, in one transaction."""
+    """Delete one batch of `entry`'s expired rows and add it to the report, in one transaction.
+
+    A row that gained a reference while the batch ran (a late status callback for an old
+    message) fails the batch's key check at commit: the batch is rolled back whole and done
+    again through Django's collector, which deletes the new reference with it."""
+    try:
+        return _purge_batch_once(entry, cutoff=cutoff, batch_size=batch_size, report=report)
+    except IntegrityError:
+        report.refresh_from_db(fields=["counts", "batches"])
+        return _purge_batch_once(
+            entry, cutoff=cutoff, batch_size=batch_size, report=report, careful=True
+        )
+
+
+def _purge_batch_once(entry, *, cutoff, batch_size, report, careful=False) -> int:
     model = entry.model
     file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
     with transaction.atomic():
@@ -204,7 +218,7 @@ def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeR
         batch = model.objects.filter(pk__in=ids)
         if file_fields:
             _delete_files(batch, file_fields)
-        _, per_model = batch.delete()
+        per_model = _collector_delete(batch) if careful else delete_rows(batch, ids=ids)
         category = report.counts.setdefault(str(entry.retention), {})
         for label, rows in per_model.items():
             if rows:
@@ -212,6 +226,41 @@ def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeR
         report.batches += 1
         report.save(update_fields=["counts", "batches"])
     return len(ids)
+
+
+def delete_rows(batch: models.QuerySet, *, ids: list) -> dict[str, int]:
+    """Delete `batch` (the rows `ids`) with what points at them; rows deleted per model.
+
+    The direct way when nothing is to cascade: keys that point here and say SET_NULL are
+    cleared with one UPDATE each, then one DELETE. When a cascading reference still has rows
+    (or a reference protects them), Django's collector does it all, row by row if it must.
+    """
+    model = batch.model
+    updates = []
+    for relation in model._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and not relation.concrete and relation.is_relation):
+            continue
+        if relation.many_to_many:
+            return _collector_delete(batch)
+        field = relation.field
+        on_delete = field.remote_field.on_delete
+        referencing = relation.related_model._base_manager.filter(**{f"{field.name}__in": ids})
+        if on_delete is models.SET_NULL:
+            updates.append((referencing, field.name))
+        elif on_delete is models.DO_NOTHING:
+            continue
+        elif referencing.exists():  # CASCADE, PROTECT, SET_DEFAULT … with rows behind
+            return _collector_delete(batch)
+    for referencing, name in updates:
+        referencing.update(**{name: None})
+    deleted = batch._raw_delete(batch.db)
+    return {model._meta.label: deleted}
+
+
+def _collector_delete(batch: models.QuerySet) -> dict[str, int]:
+    # Only keys are loaded: the rows' text never passes through the worker's memory.
+    _, per_model = batch.only("pk").delete()
+    return per_model
 
 
 def _delete_files(batch: models.QuerySet, file_fields) -> None:

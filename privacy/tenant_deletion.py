@@ -196,7 +196,7 @@ def _delete_all(model, *, batch_size: int) -> int:
                         value = getattr(row, field.name)
                         if value and value.name:
                             value.storage.delete(value.name)
-            batch.delete()
+            batch.only("pk").delete()
             total += len(ids)
 
 
