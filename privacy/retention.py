@@ -14,6 +14,7 @@ How it deletes, so that it never holds long locks nor blocks live webhooks:
   messages, messages before their conversations), so no delete cascades into a large set;
 - a conversation goes only when it has no message left and is still resolved; a customer
   writing again reopens it (its `resolved_at` is cleared) and it stays;
+- after each batch it rests for `RETENTION_PURGE_PAUSE` times the batch's duration;
 - files of a row (`FileField`s: export files, uploaded imports) are deleted from storage with it.
 """
 
@@ -22,7 +23,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import time
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -171,9 +174,12 @@ def purge_expired(
         cutoff = policy.cutoff(now)
         for entry in purge_order(entries_in(policy.category)):
             while budget is None or budget > 0:
+                started = time.monotonic()
                 removed = _purge_batch(entry, cutoff=cutoff, batch_size=batch_size, report=report)
                 if not removed:
                     break
+                # Rest a little between batches so live traffic keeps the CPU and disk it needs.
+                time.sleep((time.monotonic() - started) * settings.RETENTION_PURGE_PAUSE)
                 if budget is not None:
                     budget -= 1
             else:

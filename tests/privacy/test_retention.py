@@ -261,3 +261,17 @@ def test_a_model_declared_without_its_expiry_is_reported():
         assert any("not a date-time field" in p for p in problems())
     finally:
         REGISTRY[original.label] = original
+
+
+def test_the_daily_task_purges_every_active_business_and_skips_locked_ones(tenant_a, tenant_b):
+    from privacy import tasks
+    from tenants.models import Tenant
+
+    resolved_conversation(tenant_a, days_ago=400)
+    locked = resolved_conversation(tenant_b, days_ago=400)
+    Tenant.objects.filter(pk=tenant_b.pk).update(status=Tenant.Status.DELETION_REQUESTED)
+
+    assert tasks.purge_expired() == 1  # one business enqueued (eager in tests)
+
+    assert count(tenant_a, Message) == 0
+    assert count(tenant_b, Message, conversation=locked) == 2
