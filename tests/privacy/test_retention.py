@@ -275,3 +275,20 @@ def test_the_daily_task_purges_every_active_business_and_skips_locked_ones(tenan
 
     assert count(tenant_a, Message) == 0
     assert count(tenant_b, Message, conversation=locked) == 2
+
+
+def test_operators_run_the_purge_from_the_command_line(tenant_a):
+    import io
+
+    from django.core.management import call_command
+
+    resolved_conversation(tenant_a, days_ago=400, messages=3)
+    out = io.StringIO()
+
+    call_command("purge_expired", "--tenant", tenant_a.slug, "--dry-run", stdout=out)
+    assert "alpha-dental: would remove 4 rows (messages 4)" in out.getvalue()
+    assert count(tenant_a, Message) == 3
+
+    call_command("purge_expired", "--tenant", tenant_a.slug, stdout=out)
+    assert "alpha-dental: removed 4 rows" in out.getvalue()
+    assert count(tenant_a, Message) == 0
