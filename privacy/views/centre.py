@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from privacy import retention, security, selectors, subprocessors
+from privacy.registry import entry_for
 from tenants.models import Role
 from tenants.permissions import tenant_view
 
@@ -28,7 +29,7 @@ def centre(request):
         {
             "consent_rows": selectors.consent_numbers(),
             "chart": selectors.consent_chart(zone=tenant.zone),
-            "policies": retention.policies(tenant=tenant),
+            "policies": labelled_policies(tenant),
             "reports": retention.last_reports(limit=5),
             "subprocessors": subprocessors.subprocessors(),
             "events": list(
@@ -52,6 +53,29 @@ def subprocessors_text(request):
     response = HttpResponse(body, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="sub-processors.txt"'
     return response
+
+
+def labelled_policies(tenant) -> list[dict]:
+    return [
+        {"policy": policy, "label": policy_label(str(policy.category))}
+        for policy in retention.policies(tenant=tenant)
+    ]
+
+
+def model_name(label: str) -> str:
+    entry = entry_for(label)
+    return str(entry.model._meta.verbose_name_plural) if entry else label
+
+
+def describe_report(report) -> list[dict]:
+    """A purge report's counts in words: [{"category": …, "rows": [(model, n), …]}]."""
+    return [
+        {
+            "category": policy_label(category),
+            "rows": [(model_name(label), n) for label, n in counts.items() if n],
+        }
+        for category, counts in report.counts.items()
+    ]
 
 
 def policy_label(category: str) -> str:

@@ -8,8 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from privacy import retention
-from privacy.registry import entry_for
-from privacy.views.centre import policy_label
+from privacy.views.centre import describe_report, labelled_policies, model_name, policy_label
 from tenants.models import Role
 from tenants.permissions import tenant_view
 
@@ -27,25 +26,19 @@ def retention_page(request):
         request,
         "privacy/retention.html",
         {
-            "policies": [
-                {"policy": policy, "label": policy_label(str(policy.category))}
-                for policy in retention.policies(tenant=request.tenant)
-            ],
+            "policies": labelled_policies(request.tenant),
             "preview": [
                 {
                     "category": policy_label(category),
                     "rows": [
-                        {"label": _model_name(label), "count": n} for label, n in counts.items()
+                        {"label": model_name(label), "count": n} for label, n in counts.items()
                     ],
                     "total": sum(counts.values()),
                 }
                 for category, counts in preview.items()
             ],
-            "reports": retention.last_reports(limit=20),
+            "reports": [
+                (report, describe_report(report)) for report in retention.last_reports(limit=20)
+            ],
         },
     )
-
-
-def _model_name(label: str) -> str:
-    entry = entry_for(label)
-    return str(entry.model._meta.verbose_name_plural) if entry else label

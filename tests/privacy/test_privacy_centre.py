@@ -113,6 +113,7 @@ def test_the_centre_shows_every_card_and_no_third_party_code(client, tenant_a, o
     assert "<svg" in html and "polyline" in html
     assert "<!-- data-requests-summary -->" in html
     assert "12 rows" in html
+    assert "Messages, after the conversation is resolved: 30 days" in html
     assert "203.0.113.50" in html and "×4" in html
     assert "Wrong recipient" in html and "left" in html
     assert "Platform hosting provider" in html
@@ -155,7 +156,9 @@ def test_the_dry_run_page_counts_and_deletes_nothing(client, tenant_a, owner_a):
         assert Message.objects.count() == 3
         report = PurgeReport.objects.get()
     assert report.dry_run and report.counts["messages"]["channels_app.Message"] == 3
-    assert "dry run" in client.get(url("privacy:retention", tenant_a)).content.decode()
+    html = client.get(url("privacy:retention", tenant_a)).content.decode()
+    assert "dry run" in html
+    assert "<strong>Messages, after the conversation is resolved</strong>: messages 3" in html
 
 
 def test_every_privacy_page_renders_without_inline_code(client, tenant_a, owner_a):
