@@ -31,7 +31,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from privacy.models import PurgeReport
-from privacy.registry import TIMED_CATEGORIES, PersonalData, Retention, entries_in
+from privacy.registry import TIMED_CATEGORIES, PersonalData, Retention, entries_in, entry_for
 from tenants.context import require_current_tenant
 from tenants.models import Tenant
 
@@ -242,6 +242,10 @@ def delete_rows(batch: models.QuerySet, *, ids: list) -> dict[str, int]:
     (or a reference protects them), Django's collector does it all, row by row if it must.
     """
     model = batch.model
+    entry = entry_for(model)
+    # Children of the same category were purged first and the batch excluded rows that still
+    # had any (`expired`); one that appeared since fails the key check at commit instead.
+    purged_first = {field for field in _children_in_category(entry)} if entry else set()
     updates = []
     for relation in model._meta.get_fields(include_hidden=True):
         if not (relation.auto_created and not relation.concrete and relation.is_relation):
@@ -253,7 +257,7 @@ def delete_rows(batch: models.QuerySet, *, ids: list) -> dict[str, int]:
         referencing = relation.related_model._base_manager.filter(**{f"{field.name}__in": ids})
         if on_delete is models.SET_NULL:
             updates.append((referencing, field.name))
-        elif on_delete is models.DO_NOTHING:
+        elif on_delete is models.DO_NOTHING or field in purged_first:
             continue
         elif referencing.exists():  # CASCADE, PROTECT, SET_DEFAULT … with rows behind
             return _collector_delete(batch)

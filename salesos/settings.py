@@ -161,7 +161,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- Privacy --------------------------------------------------------------------------------
 # The retention purge rests this fraction of each batch's duration before the next one, so
 # live webhooks keep the CPU and disk they need (0 = no rest).
-RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=0.25)
+RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=0.1)
 # Days a business scheduled for deletion stays locked (and can be restored) before it is purged.
 TENANT_DELETION_GRACE_DAYS = env.int("TENANT_DELETION_GRACE_DAYS", default=30)
 # Days until database backups that still hold a deleted business roll off (shown to owners).
