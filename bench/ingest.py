@@ -89,14 +89,14 @@ def say(message: str) -> None:
 # --- PostgreSQL and Redis ----------------------------------------------------------------------
 
 
-def fresh_database(admin_url: str) -> str:
+def fresh_database(admin_url: str, name: str = BENCH_DATABASE) -> str:
     """Drop and create the bench database as the application role; its DATABASE_URL."""
     import psycopg
     from psycopg import sql
 
     info = admin_conninfo(admin_url)
     host, port = info["host"], info["port"]
-    database = sql.Identifier(BENCH_DATABASE)
+    database = sql.Identifier(name)
     try:
         admin = psycopg.connect(**info, autocommit=True)
     except psycopg.OperationalError as exc:
@@ -113,10 +113,10 @@ def fresh_database(admin_url: str) -> str:
         admin.execute(
             sql.SQL("CREATE DATABASE {} OWNER {}").format(database, sql.Identifier(APP_ROLE))
         )
-    return f"postgres://{APP_ROLE}:{quote(APP_PASSWORD, safe='')}@{host}:{port}/{BENCH_DATABASE}"
+    return f"postgres://{APP_ROLE}:{quote(APP_PASSWORD, safe='')}@{host}:{port}/{name}"
 
 
-def drop_database(admin_url: str) -> None:
+def drop_database(admin_url: str, name: str = BENCH_DATABASE) -> None:
     import psycopg
     from psycopg import sql
 
@@ -130,9 +130,7 @@ def drop_database(admin_url: str) -> None:
         )  # fmt: skip
     with conn:
         conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(BENCH_DATABASE)
-            )
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
 
 

@@ -9,6 +9,8 @@ declare(
     subject_path="contact",
     erasure=Erasure.DELETE,
     retention=Retention.MESSAGES,
+    expires_by="resolved_at",
+    note="Removed with its last message, once resolved for the retention period.",
 )
 declare(
     channels.Message,
@@ -16,6 +18,7 @@ declare(
     subject_path="conversation__contact",
     erasure=Erasure.DELETE,
     retention=Retention.MESSAGES,
+    expires_by="conversation__resolved_at",
 )
 declare(
     channels.MessageStatusEvent,
@@ -23,12 +26,14 @@ declare(
     subject_path="message__conversation__contact",
     erasure=Erasure.DELETE,
     retention=Retention.MESSAGES,
+    expires_by="message__conversation__resolved_at",
 )
 declare(
     channels.InboundWebhook,
     fields=("body",),
     erasure=Erasure.SCAN_AND_DELETE,
     retention=Retention.WEBHOOK_PAYLOADS,
+    expires_by="received_at",
     note="Raw provider payloads: the sender's number and the message text, as received.",
 )
 declare(
@@ -36,6 +41,7 @@ declare(
     subject_path="conversation__contact",
     erasure=Erasure.DELETE,
     retention=Retention.MESSAGES,
+    expires_by="conversation__resolved_at",
     note="Ids and counts of what went to the AI provider; no text.",
 )
 declare(

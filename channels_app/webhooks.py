@@ -59,6 +59,9 @@ def _receive(request, token: str, *, kinds: frozenset[str], methods: tuple[str, 
             "webhook for an unknown address %s", request.path.replace(token, token[:6] + "…")
         )
         return _error("unknown webhook address", 404)
+    if channel.tenant.is_locked:
+        # The business is scheduled for deletion: nothing more of its customers is stored.
+        return _error("this business is being deleted", 410)
     if request.method == "GET":
         return _handshake(request, channel)
     limit = settings.WEBHOOK_MAX_BODY_BYTES

@@ -60,6 +60,7 @@ declare(
     fields=("file", "error_report", "original_name"),
     erasure=Erasure.SCAN_AND_DELETE,
     retention=Retention.EXPORT_FILES,
+    expires_by="created_at",
     note="Uploaded CSV files and their error reports hold many people's rows.",
 )
 declare(

@@ -10,7 +10,14 @@ from __future__ import annotations
 from django.contrib import admin
 
 from channels_app.admin import ReadOnlyAdmin
-from privacy.models import ConsentEvent, ConsentState, MessagingPolicy
+from privacy.models import (
+    ConsentEvent,
+    ConsentState,
+    Incident,
+    MessagingPolicy,
+    PurgeReport,
+    SecurityEvent,
+)
 
 
 @admin.register(ConsentEvent)
@@ -44,3 +51,24 @@ class ConsentStateAdmin(ReadOnlyAdmin):
 @admin.register(MessagingPolicy)
 class MessagingPolicyAdmin(ReadOnlyAdmin):
     list_display = ("tenant",)
+
+
+@admin.register(PurgeReport)
+class PurgeReportAdmin(ReadOnlyAdmin):
+    list_display = ("tenant", "started_at", "dry_run", "status", "batches")
+    list_filter = ("status", "dry_run")
+    list_select_related = ("tenant",)
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    list_display = ("tenant", "kind", "count", "ip_address", "last_seen_at")
+    list_filter = ("kind",)
+    list_select_related = ("tenant",)
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    list_display = ("tenant", "title", "detected_at", "notify_by", "notified_at", "status")
+    list_filter = ("status",)
+    list_select_related = ("tenant",)

@@ -76,7 +76,11 @@ def can_message(contact, channel, purpose: str, *, now=None, sender_kind: str = 
       automations (`sender_kind`), whatever the consent.
     """
     from channels_app.models import SERVICE_WINDOW, Conversation
+    from tenants.context import get_current_tenant
 
+    business = get_current_tenant()
+    if business is not None and business.is_locked:
+        return _deny("business_locked", _("This business is scheduled for deletion."))
     if not channel.is_active:
         return _deny("channel_inactive", _("This channel is switched off."))
     if not contact.phone:

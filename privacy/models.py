@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -147,6 +149,7 @@ class AccessLogEntry(TenantOwned):
         RECTIFIED = "rectified", _("corrected a person's data")
         IMPORTED_CONTACTS = "imported_contacts", _("imported contacts")
         EXPORTED_ACCESS_LOG = "exported_access_log", _("exported the access log")
+        EXPORTED_BUSINESS = "exported_business", _("exported the whole business")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -284,3 +287,125 @@ class DataRequest(TenantOwned):
             and self.export_expires_at
             and (now or timezone.now()) < self.export_expires_at
         )
+
+
+class PurgeReport(TenantOwned):
+    """One retention purge (or dry run) of one business: what it removed, per category and model.
+
+    `counts` is {category: {model label: rows}}. A run that stopped before finishing (its batch
+    budget ran out, or the worker died) is not complete; the next run carries on where it ended.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        COMPLETE = "complete", _("complete")
+        INCOMPLETE = "incomplete", _("stopped early; the next run continues")
+        INTERRUPTED = "interrupted", _("interrupted; the next run continued")
+
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    counts = models.JSONField(default=dict, blank=True)
+    # The policies the run applied, in days per category (0 = keep).
+    policies = models.JSONField(default=dict, blank=True)
+    batches = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "started_at"], name="purge_report_time")]
+
+    def __str__(self):
+        return f"purge {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def total(self) -> int:
+        return sum(n for models_ in self.counts.values() for n in models_.values())
+
+    def category_totals(self) -> dict[str, int]:
+        return {category: sum(rows.values()) for category, rows in self.counts.items()}
+
+
+class SecurityEvent(TenantOwned):
+    """Something a business must be able to look back on when judging a breach (P17).
+
+    Repeats of the same kind from the same address within a few minutes are one event with a
+    count, so a burst of forged webhooks is one line, not ten thousand.
+    """
+
+    class Kind(models.TextChoices):
+        FORGED_WEBHOOK = "forged_webhook", _("webhook with a bad signature")
+        MALFORMED_WEBHOOK = "malformed_webhook", _("malformed webhook")
+        FAILED_LOGIN_BURST = "failed_login_burst", _("repeated failed logins")
+        MASS_EXPORT = "mass_export", _("large export of personal data")
+        DELETION_REQUESTED = "deletion_requested", _("business deletion requested")
+        DELETION_CANCELLED = "deletion_cancelled", _("business deletion cancelled")
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # The team member concerned (whose login failed, who exported), if any.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    channel = models.ForeignKey(
+        "channels_app.Channel", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    count = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "last_seen_at", "id"], name="security_event_time"),
+            models.Index(fields=["tenant", "kind", "last_seen_at"], name="security_event_kind"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} ×{self.count}"
+
+
+# Personal-data breaches are notified to the authority within 72 hours of detection (P17).
+NOTIFICATION_DEADLINE = timedelta(hours=72)
+
+
+class Incident(TenantOwned):
+    """A suspected or confirmed personal-data breach and its 72-hour notification clock."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("open")
+        NOTIFIED = "notified", _("notified")
+        CLOSED = "closed", _("closed")
+
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("what happened"), blank=True)
+    detected_at = models.DateTimeField(_("detected at"))
+    notify_by = models.DateTimeField(_("notify by"))
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+    notified_whom = models.CharField(_("who was notified"), max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    notes = models.TextField(_("notes"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(notify_by__gt=models.F("detected_at")),
+                name="incident_notify_after_detection",
+            )
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def time_left(self, now=None) -> timedelta:
+        """Until the notification deadline; negative once it has passed."""
+        return self.notify_by - (now or timezone.now())
+
+    def is_overdue(self, now=None) -> bool:
+        return self.notified_at is None and self.time_left(now) <= timedelta(0)

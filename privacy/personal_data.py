@@ -25,6 +25,7 @@ declare(
     subject_path="subject",
     erasure=Erasure.ANONYMISE,
     retention=Retention.ACCESS_LOG,
+    expires_by="created_at",
     note="Who looked at whose data: kept (unlinked from the person) as the business's record.",
 )
 declare(
@@ -36,4 +37,24 @@ declare(
     retention=Retention.BUSINESS,
     note="The record of a data request: after erasure only salted hashes of the identifiers "
     "remain, as proof; export archives are deleted.",
+)
+declare(
+    privacy.PurgeReport,
+    erasure=Erasure.NOT_CUSTOMER_DATA,
+    retention=Retention.ACCESS_LOG,
+    expires_by="started_at",
+    note="Counts of what each retention purge removed; no personal data.",
+)
+declare(
+    privacy.SecurityEvent,
+    erasure=Erasure.NOT_CUSTOMER_DATA,
+    retention=Retention.ACCESS_LOG,
+    expires_by="last_seen_at",
+    note="Forged webhooks, failed logins, large exports: addresses of the sender, not customers.",
+)
+declare(
+    privacy.Incident,
+    erasure=Erasure.NOT_CUSTOMER_DATA,
+    retention=Retention.BUSINESS,
+    note="The business's breach record; kept until the business is deleted.",
 )

@@ -42,6 +42,16 @@ class Retention(enum.StrEnum):
     BUSINESS = "business"
 
 
+# Categories the retention purge removes by age, each with the tenant setting that says after
+# how many days (0 = keep); every model declared in one of them names its `expires_by` moment.
+TIMED_CATEGORIES: dict[Retention, str] = {
+    Retention.MESSAGES: "message_retention_days",
+    Retention.WEBHOOK_PAYLOADS: "webhook_payload_retention_days",
+    Retention.ACCESS_LOG: "access_log_retention_days",
+    Retention.EXPORT_FILES: "export_file_retention_days",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class PersonalData:
     model: type[models.Model]
@@ -59,6 +69,10 @@ class PersonalData:
     match_fields: tuple[str, ...] = ()
     # Why, for whoever reads the registry (the privacy centre shows it).
     note: str = ""
+    # For a category the purge enforces by age (TIMED_CATEGORIES): the ORM path to the moment
+    # a row's retention starts ("received_at", "conversation__resolved_at"). A row whose moment
+    # is empty (a conversation not resolved yet) is kept.
+    expires_by: str | None = None
 
     @property
     def label(self) -> str:
@@ -77,6 +91,7 @@ def declare(
     retention: Retention,
     match_fields: tuple[str, ...] = (),
     note: str = "",
+    expires_by: str | None = None,
 ) -> PersonalData:
     """Declare one model; called at import time by each app's `personal_data` module."""
     entry = PersonalData(
@@ -87,6 +102,7 @@ def declare(
         retention=retention,
         match_fields=tuple(match_fields),
         note=note,
+        expires_by=expires_by,
     )
     REGISTRY[entry.label] = entry
     return entry
@@ -128,7 +144,34 @@ def problems() -> list[str]:
                 found.append(f"{entry.label}: {entry.subject_path!r} does not lead to a contact")
         if entry.erasure is Erasure.SCAN_AND_DELETE and not entry.fields:
             found.append(f"{entry.label}: scanned for identifiers but declares no fields")
+        found.extend(_retention_problems(model, entry))
     return found
+
+
+def _retention_problems(model, entry: PersonalData) -> list[str]:
+    if entry.retention not in TIMED_CATEGORIES:
+        if entry.expires_by:
+            return [f"{entry.label}: expires_by is only for {', '.join(TIMED_CATEGORIES)}"]
+        return []
+    if not entry.expires_by:
+        return [
+            f"{entry.label}: retention {entry.retention} is purged by age; declare "
+            "expires_by= (the date-time field its retention counts from)"
+        ]
+    *path, last = entry.expires_by.split("__")
+    owner = _follow(model, "__".join(path)) if path else model
+    try:
+        field = owner._meta.get_field(last) if owner is not None else None
+    except Exception:
+        field = None
+    if not isinstance(field, models.DateTimeField):
+        return [f"{entry.label}: expires_by {entry.expires_by!r} is not a date-time field"]
+    return []
+
+
+def entries_in(category: Retention) -> list[PersonalData]:
+    """The declared models of one retention category."""
+    return [entry for entry in REGISTRY.values() if entry.retention == category]
 
 
 def _follow(model, path: str):

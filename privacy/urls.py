@@ -1,12 +1,17 @@
 from django.urls import path
 
-from privacy.views import access_log, requests
-from tenants.views import section_placeholder
+from privacy.views import access_log, centre, deletion, requests, retention, security
 
 app_name = "privacy"
 
 urlpatterns = [
-    path("", section_placeholder("privacy"), name="centre"),
+    path("", centre.centre, name="centre"),
+    path("sub-processors.txt", centre.subprocessors_text, name="subprocessors_text"),
+    path("retention/", retention.retention_page, name="retention"),
+    path("security/", security.security_page, name="security"),
+    path("incidents/", security.incidents_page, name="incidents"),
+    path("incidents/<int:incident_id>/", security.incident, name="incident"),
+    path("incidents/<int:incident_id>/close/", security.incident_close, name="incident_close"),
     path("access-log/", access_log.access_log_page, name="access_log"),
     path("access-log/export.csv", access_log.access_log_export, name="access_log_export"),
     path("requests/", requests.requests_page, name="requests"),
@@ -28,4 +33,7 @@ urlpatterns = [
         requests.request_from_message,
         name="request_from_message",
     ),
+    path("delete-business/", deletion.deletion_page, name="deletion"),
+    path("delete-business/restore/", deletion.deletion_restore, name="deletion_restore"),
+    path("delete-business/export.zip", deletion.export_everything, name="export_everything"),
 ]

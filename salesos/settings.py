@@ -161,7 +161,33 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privacy.tasks.notify_overdue_requests",
         "schedule": 3600.0,
     },
+    # Retention (P9): each business's expired messages, payloads, logs and files.
+    "purge-expired": {"task": "privacy.tasks.purge_expired", "schedule": 24 * 3600.0},
+    # Tenant deletion (P10): businesses whose grace period is over.
+    "purge-deleted-tenants": {
+        "task": "privacy.tasks.purge_deleted_tenants",
+        "schedule": 24 * 3600.0,
+    },
 }
+
+# --- Privacy --------------------------------------------------------------------------------
+# The retention purge rests this fraction of each batch's duration before the next one, so
+# live webhooks keep the CPU and disk they need (0 = no rest).
+RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=0.1)
+# Days a business scheduled for deletion stays locked (and can be restored) before it is purged.
+TENANT_DELETION_GRACE_DAYS = env.int("TENANT_DELETION_GRACE_DAYS", default=30)
+# Days until database backups that still hold a deleted business roll off (shown to owners).
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=90)
+# Failed logins for one address within the window that make a security event.
+FAILED_LOGIN_BURST = env.int("FAILED_LOGIN_BURST", default=5)
+FAILED_LOGIN_WINDOW_MINUTES = env.int("FAILED_LOGIN_WINDOW_MINUTES", default=15)
+# Rows of personal data in one export that make a "large export" security event.
+MASS_EXPORT_ROWS = env.int("MASS_EXPORT_ROWS", default=1000)
+# The platform's own sub-processors (hosting, e-mail), published on each business's list:
+# "Name|purpose|location;Name|purpose|location".
+PLATFORM_SUBPROCESSORS = env(
+    "PLATFORM_SUBPROCESSORS", default="Platform hosting provider|Servers and database|EU"
+)
 
 # --- Messaging providers --------------------------------------------------------------------
 # Empty in production (the real Twilio hosts). Tests and benchmarks point the official twilio

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,9 @@ from django.dispatch import receiver
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
+
+
+logger = logging.getLogger(__name__)
 
 
 class NoActiveTenant(RuntimeError):
@@ -156,13 +160,20 @@ def for_tenant(func):
     """Decorate a Celery task or function whose first argument is a tenant id.
 
     The tenant is loaded, activated for the call and deactivated afterwards, whatever happens.
+    A business that is scheduled for deletion (locked) or already deleted does nothing: the
+    call returns None.
     """
 
     @functools.wraps(func)
     def wrapper(tenant_id, *args, **kwargs):
         from tenants.models import Tenant
 
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is None or tenant.is_locked:
+            logger.info(
+                "task %s skipped: business %s is deleted or locked", func.__name__, tenant_id
+            )
+            return None
         with tenant_context(tenant):
             return func(tenant_id, *args, **kwargs)
 

@@ -209,6 +209,13 @@ class Tenant(models.Model):
         _("keep finished export files (days)"), default=7
     )
 
+    # Deletion (P10): requested by an owner, locked for a grace period, then purged.
+    deletion_requested_at = models.DateTimeField(null=True, blank=True)
+    deletion_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    deletion_due_at = models.DateTimeField(null=True, blank=True)
+
     # The data-request deadline and retention settings, as the settings page and admin show them.
     PRIVACY_SETTING_FIELDS = (
         "request_deadline_days",
@@ -230,6 +237,11 @@ class Tenant(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def is_locked(self) -> bool:
+        """Deletion is scheduled: nothing works but the page that can restore it."""
+        return self.status == self.Status.DELETION_REQUESTED
 
 
 class Role(models.TextChoices):

@@ -19,13 +19,20 @@ def has_role(membership: Membership | None, minimum: str) -> bool:
     return membership is not None and membership.has_role(minimum)
 
 
-def tenant_view(role: str = Role.AGENT):
+def tenant_view(role: str = Role.AGENT, *, allow_locked: bool = False):
+    """`allow_locked`: the view still works while the business is scheduled for deletion (the
+    page that restores it); every other view then answers with the "deletion scheduled" page."""
+
     def decorator(view):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
             membership = getattr(request, "membership", None)
             if membership is None:
                 raise Http404("No such business.")
+            if request.tenant.is_locked and not (allow_locked and membership.has_role(role)):
+                from privacy.views.deletion import deletion_scheduled
+
+                return deletion_scheduled(request)
             if not membership.has_role(role):
                 raise PermissionDenied("Your role does not allow this.")
             return view(request, *args, **kwargs)

@@ -49,8 +49,11 @@ from privacy.models import (
     ConsentSource,
     ConsentState,
     DataRequest,
+    Incident,
     MessagingPolicy,
+    PurgeReport,
     Purpose,
+    SecurityEvent,
 )
 from tenants.context import tenant_context
 from tenants.models import ApiKey, Invitation, Membership, Role, Tenant, User
@@ -509,6 +512,33 @@ class ApiKeyFactory(TenantOwnedFactory):
     key_hash = factory.Sequence(lambda n: f"{n:064x}")
 
 
+class PurgeReportFactory(TenantOwnedFactory):
+    class Meta:
+        model = PurgeReport
+
+    status = PurgeReport.Status.COMPLETE
+    counts = factory.LazyFunction(lambda: {"messages": {"channels_app.Message": 3}})
+    finished_at = factory.LazyFunction(timezone.now)
+
+
+class SecurityEventFactory(TenantOwnedFactory):
+    class Meta:
+        model = SecurityEvent
+
+    kind = SecurityEvent.Kind.FORGED_WEBHOOK
+    detail = "bad signature"
+    ip_address = "203.0.113.9"
+
+
+class IncidentFactory(TenantOwnedFactory):
+    class Meta:
+        model = Incident
+
+    title = factory.Sequence(lambda n: f"Incident {n}")
+    detected_at = factory.LazyFunction(timezone.now)
+    notify_by = factory.LazyAttribute(lambda o: o.detected_at + timedelta(hours=72))
+
+
 # Every model a URL can name, and every tenant-owned model, has a factory here: the generic
 # isolation tests build one object of each kind per tenant from this table.
 FACTORY_FOR_MODEL = {
@@ -552,6 +582,9 @@ FACTORY_FOR_MODEL = {
     AccessLogEntry: AccessLogEntryFactory,
     DataRequest: DataRequestFactory,
     ApiKey: ApiKeyFactory,
+    PurgeReport: PurgeReportFactory,
+    SecurityEvent: SecurityEventFactory,
+    Incident: IncidentFactory,
 }
 
 

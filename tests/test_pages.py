@@ -32,7 +32,6 @@ NAV_TARGETS = [
 PLACEHOLDERS = [
     "crm:campaigns",
     "channels:bot",
-    "privacy:centre",
 ]
 
 

@@ -41,6 +41,7 @@ from channels_app.providers.base import (
 from crm.models import Contact
 from crm.phones import InvalidPhoneNumber, normalize_phone
 from crm.services import find_or_create_contact_by_phone
+from privacy import security
 from tenants.context import require_current_tenant
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,9 @@ def record_rejection(*, channel: Channel, kind: str, reason: str) -> None:
         channel.pk,
         channel.tenant_id,
         reason,
+    )
+    security.record_webhook_rejection(
+        channel=channel, forged=kind == WebhookRejected.SIGNATURE, reason=reason
     )
 
 

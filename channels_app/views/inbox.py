@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from channels_app import selectors
 from channels_app.models import Channel, Conversation, Medium, Message
 from channels_app.services import conversations as conversation_services
+from privacy import access_log
 from privacy.models import ConsentAction
 from tenants.models import Role
 from tenants.permissions import tenant_view
@@ -316,6 +317,10 @@ def thread(request, conversation_id: int):
                 {"thread": page, "conversation": conversation},
             )
         conversation_services.mark_read(conversation=conversation)
+        if not before:
+            access_log.record_access(
+                request=request, action=access_log.Action.VIEWED_CONVERSATION, obj=conversation
+            )
         return _render_thread(request, conversation, before=before)
     except selectors.BadCursor:
         return HttpResponseBadRequest(_("Those messages can no longer be found; reload the page."))

@@ -32,7 +32,8 @@ from crm.selectors import contacts as selectors
 from crm.services import contacts as services
 from crm.services import merge as merge_services
 from crm.services.merge import MERGE_FIELDS
-from privacy.access_log import record_access
+from privacy.access_log import client_ip, record_access
+from privacy.security import note_export
 from privacy.models import AccessLogEntry
 from salesos.csv_safety import safe_cell
 from tenants.context import tenant_context
@@ -331,6 +332,10 @@ def contact_export(request):
         action=AccessLogEntry.Action.EXPORTED_CONTACTS,
         detail=_("%(count)s contacts; filter: %(query)s")
         % {"count": count, "query": urlencode(filters.query_items()) or _("none")},
+    )
+    # A large export is also a security event on the privacy centre (P17).
+    note_export(
+        rows=count, what=_("contacts CSV export"), user=request.user, ip_address=client_ip(request)
     )
     header = [
         "id",

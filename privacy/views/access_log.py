@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from privacy import access_log
+from privacy import access_log, security
 from privacy.models import AccessLogEntry
 from salesos.csv_safety import safe_cell as _safe
 from tenants import selectors as tenant_selectors
@@ -109,6 +109,12 @@ def access_log_export(request):
         request=request,
         action=AccessLogEntry.Action.EXPORTED_ACCESS_LOG,
         detail=_("filter: %(query)s") % {"query": request.GET.urlencode() or _("none")},
+    )
+    security.note_export(
+        rows=access_log.entries(filters, zone=tenant.zone).count(),
+        what=_("access log export"),
+        user=request.user,
+        ip_address=access_log.client_ip(request),
     )
 
     class Echo:

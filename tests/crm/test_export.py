@@ -96,3 +96,21 @@ def test_the_access_log_export_uses_the_same_escaping(owner_client, url, tenant_
     AccessLogEntryFactory(tenant=tenant_a, actor_label="=cmd|'/c calc'!A1")
     body = b"".join(owner_client.get(url("privacy:access_log_export")).streaming_content).decode()
     assert "'=cmd|" in body
+
+
+def test_a_large_export_is_a_security_event_on_the_privacy_centre(
+    owner_client, url, tenant_a, settings
+):
+    from privacy.models import SecurityEvent
+
+    settings.MASS_EXPORT_ROWS = 3
+    ContactFactory.create_batch(2, tenant=tenant_a)
+    read_csv(owner_client.get(url("crm:contact_export")))
+    with tenant_context(tenant_a):
+        assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.MASS_EXPORT).exists()
+
+    ContactFactory(tenant=tenant_a)
+    read_csv(owner_client.get(url("crm:contact_export")))
+    with tenant_context(tenant_a):
+        event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.MASS_EXPORT)
+    assert "3" in event.detail

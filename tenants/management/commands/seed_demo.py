@@ -24,6 +24,7 @@ from django.utils import timezone
 from crm.demo_contacts import seed_contacts
 from crm.demo_deals import seed_deals_and_calendar
 from crm.demo_leads import seed_leads
+from privacy.demo_privacy import seed_privacy
 from privacy.demo_requests import seed_data_requests
 from tenants import services
 from tenants.context import tenant_context
@@ -93,6 +94,7 @@ class Command(BaseCommand):
             seed_deals_and_calendar(tenant=tenant, channel=channel)
             seed_data_requests(tenant=tenant)
             seed_leads(tenant=tenant, owner=User.objects.get(email=OWNER_EMAIL))
+            seed_privacy(tenant=tenant)
         self.report(tenant, admin_password, channel)
 
     def seed(self) -> Tenant:

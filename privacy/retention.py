@@ -1,0 +1,287 @@
+"""Retention (P9): the business's policies and the purge that enforces them.
+
+The purge reads the personal-data registry: each category purged by age
+(`registry.TIMED_CATEGORIES`) names the tenant setting that says how many days rows are kept
+(0 = keep), and every model declared in that category names the moment its retention counts
+from (`expires_by`). A new model declared in a category is purged without a change here.
+
+How it deletes, so that it never holds long locks nor blocks live webhooks:
+- in batches of primary keys (`batch_size`), each in its own short transaction that commits,
+  so a purge interrupted halfway leaves only whole batches behind and the next run continues;
+- the batch's rows are claimed with `FOR UPDATE SKIP LOCKED`: a row a webhook is writing at
+  that moment is left for the next run instead of waited for;
+- the models of a category go children first (status events and bot runs before their
+  messages, messages before their conversations), so no delete cascades into a large set;
+- a conversation goes only when it has no message left and is still resolved; a customer
+  writing again reopens it (its `resolved_at` is cleared) and it stays;
+- after each batch it rests for `RETENTION_PURGE_PAUSE` times the batch's duration;
+- files of a row (`FileField`s: export files, uploaded imports) are deleted from storage with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import time
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from privacy.models import PurgeReport
+from privacy.registry import TIMED_CATEGORIES, PersonalData, Retention, entries_in, entry_for
+from tenants.context import require_current_tenant
+from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 5000
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    category: Retention
+    setting: str
+    days: int
+
+    @property
+    def keeps_everything(self) -> bool:
+        return self.days == 0
+
+    def cutoff(self, now: datetime.datetime) -> datetime.datetime:
+        return now - datetime.timedelta(days=self.days)
+
+
+def policies(*, tenant: Tenant) -> list[Policy]:
+    """The business's retention policy for each category the purge enforces."""
+    return [
+        Policy(category=category, setting=setting, days=getattr(tenant, setting))
+        for category, setting in TIMED_CATEGORIES.items()
+    ]
+
+
+def purge_order(entries: list[PersonalData]) -> list[PersonalData]:
+    """Children first: a model pointing at another model of the same category goes before it."""
+    by_model = {entry.model: entry for entry in entries}
+    ordered: list[PersonalData] = []
+    visiting: set = set()
+
+    def visit(entry: PersonalData) -> None:
+        if entry in ordered or entry.model in visiting:
+            return
+        visiting.add(entry.model)
+        for child in by_model.values():
+            if child is not entry and any(
+                field.is_relation and field.related_model is entry.model
+                for field in child.model._meta.concrete_fields
+            ):
+                visit(child)
+        visiting.discard(entry.model)
+        ordered.append(entry)
+
+    for entry in sorted(entries, key=lambda e: e.label):
+        visit(entry)
+    return ordered
+
+
+def expired(entry: PersonalData, *, cutoff: datetime.datetime) -> models.QuerySet:
+    """The active business's rows of `entry` whose retention ended before `cutoff`."""
+    queryset = entry.model.objects.filter(**{f"{entry.expires_by}__lt": cutoff})
+    # A parent outlives its children of the same category: it goes once they are all gone.
+    for field in _children_in_category(entry):
+        queryset = queryset.exclude(
+            Exists(field.model._base_manager.filter(**{field.name: OuterRef("pk")}))
+        )
+    return queryset
+
+
+def _children_in_category(entry: PersonalData):
+    """Keys from other models of the same category to this one (hidden ones included)."""
+    return [
+        field
+        for other in entries_in(entry.retention)
+        if other.model is not entry.model
+        for field in other.model._meta.concrete_fields
+        if field.is_relation
+        and field.related_model is entry.model
+        and field.remote_field.on_delete is models.CASCADE
+    ]
+
+
+def preview(*, now: datetime.datetime | None = None) -> dict[str, dict[str, int]]:
+    """What the next purge would remove in the active business: {category: {model: rows}}.
+
+    Parents are counted when their children are all due too (they would go in the same run).
+    Nothing is deleted.
+    """
+    tenant = require_current_tenant()
+    now = now or timezone.now()
+    result: dict[str, dict[str, int]] = {}
+    for policy in policies(tenant=tenant):
+        if policy.keeps_everything:
+            continue
+        counts = {}
+        cutoff = policy.cutoff(now)
+        for entry in purge_order(entries_in(policy.category)):
+            counts[entry.label] = entry.model.objects.filter(
+                **{f"{entry.expires_by}__lt": cutoff}
+            ).count()
+        result[str(policy.category)] = counts
+    return result
+
+
+def record_dry_run(*, now: datetime.datetime | None = None) -> PurgeReport:
+    """Keep a preview as a dry-run report (the page shows it next to the real runs)."""
+    tenant = require_current_tenant()
+    now = now or timezone.now()
+    return PurgeReport.objects.create(
+        dry_run=True,
+        status=PurgeReport.Status.COMPLETE,
+        counts=preview(now=now),
+        policies={str(p.category): p.days for p in policies(tenant=tenant)},
+        started_at=now,
+        finished_at=now,
+    )
+
+
+def purge_expired(
+    *,
+    now: datetime.datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    max_batches: int | None = None,
+) -> PurgeReport:
+    """Remove what the active business's policies no longer allow to keep; report it.
+
+    `max_batches` bounds one run (a run that reaches it is `incomplete`; the next continues).
+    Safe to run twice and concurrently: claimed rows are skipped, not waited for.
+    """
+    tenant = require_current_tenant()
+    now = now or timezone.now()
+    # A run that never finished (its worker died) is marked, and this run carries on its work.
+    PurgeReport.objects.filter(status=PurgeReport.Status.RUNNING, dry_run=False).update(
+        status=PurgeReport.Status.INTERRUPTED
+    )
+    report = PurgeReport.objects.create(
+        policies={str(p.category): p.days for p in policies(tenant=tenant)},
+        started_at=now,
+    )
+    budget = max_batches
+    for policy in policies(tenant=tenant):
+        if policy.keeps_everything:
+            continue
+        cutoff = policy.cutoff(now)
+        for entry in purge_order(entries_in(policy.category)):
+            while budget is None or budget > 0:
+                started = time.monotonic()
+                removed = _purge_batch(entry, cutoff=cutoff, batch_size=batch_size, report=report)
+                if not removed:
+                    break
+                # Rest a little between batches so live traffic keeps the CPU and disk it needs.
+                time.sleep((time.monotonic() - started) * settings.RETENTION_PURGE_PAUSE)
+                if budget is not None:
+                    budget -= 1
+            else:
+                report.status = PurgeReport.Status.INCOMPLETE
+                report.finished_at = timezone.now()
+                report.save(update_fields=["status", "finished_at"])
+                return report
+    report.status = PurgeReport.Status.COMPLETE
+    report.finished_at = timezone.now()
+    report.save(update_fields=["status", "finished_at"])
+    log.info("purge tenant=%s removed %s rows", tenant.pk, report.total)
+    return report
+
+
+def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport) -> int:
+    """Delete one batch of `entry`'s expired rows and add it to the report, in one transaction.
+
+    A row that gained a reference while the batch ran (a late status callback for an old
+    message) fails the batch's key check at commit: the batch is rolled back whole and done
+    again through Django's collector, which deletes the new reference with it."""
+    try:
+        return _purge_batch_once(entry, cutoff=cutoff, batch_size=batch_size, report=report)
+    except IntegrityError:
+        report.refresh_from_db(fields=["counts", "batches"])
+        return _purge_batch_once(
+            entry, cutoff=cutoff, batch_size=batch_size, report=report, careful=True
+        )
+
+
+def _purge_batch_once(entry, *, cutoff, batch_size, report, careful=False) -> int:
+    model = entry.model
+    file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
+    with transaction.atomic():
+        ids = list(
+            expired(entry, cutoff=cutoff)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return 0
+        batch = model.objects.filter(pk__in=ids)
+        if file_fields:
+            _delete_files(batch, file_fields)
+        per_model = _collector_delete(batch) if careful else delete_rows(batch, ids=ids)
+        category = report.counts.setdefault(str(entry.retention), {})
+        for label, rows in per_model.items():
+            if rows:
+                category[label] = category.get(label, 0) + rows
+        report.batches += 1
+        report.save(update_fields=["counts", "batches"])
+    return len(ids)
+
+
+def delete_rows(batch: models.QuerySet, *, ids: list) -> dict[str, int]:
+    """Delete `batch` (the rows `ids`) with what points at them; rows deleted per model.
+
+    The direct way when nothing is to cascade: keys that point here and say SET_NULL are
+    cleared with one UPDATE each, then one DELETE. When a cascading reference still has rows
+    (or a reference protects them), Django's collector does it all, row by row if it must.
+    """
+    model = batch.model
+    entry = entry_for(model)
+    # Children of the same category were purged first and the batch excluded rows that still
+    # had any (`expired`); one that appeared since fails the key check at commit instead.
+    purged_first = {field for field in _children_in_category(entry)} if entry else set()
+    updates = []
+    for relation in model._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and not relation.concrete and relation.is_relation):
+            continue
+        if relation.many_to_many:
+            return _collector_delete(batch)
+        field = relation.field
+        on_delete = field.remote_field.on_delete
+        referencing = relation.related_model._base_manager.filter(**{f"{field.name}__in": ids})
+        if on_delete is models.SET_NULL:
+            updates.append((referencing, field.name))
+        elif on_delete is models.DO_NOTHING or field in purged_first:
+            continue
+        elif referencing.exists():  # CASCADE, PROTECT, SET_DEFAULT … with rows behind
+            return _collector_delete(batch)
+    for referencing, name in updates:
+        referencing.update(**{name: None})
+    deleted = batch._raw_delete(batch.db)
+    return {model._meta.label: deleted}
+
+
+def _collector_delete(batch: models.QuerySet) -> dict[str, int]:
+    # Only keys are loaded: the rows' text never passes through the worker's memory.
+    _, per_model = batch.only("pk").delete()
+    return per_model
+
+
+def _delete_files(batch: models.QuerySet, file_fields) -> None:
+    """Remove the batch's files from storage. Done before the rows go: if the transaction then
+    fails, the rows stay (already expired) and the next run deletes them; no file is orphaned."""
+    for row in batch.only("pk", *(f.name for f in file_fields)):
+        for field in file_fields:
+            value = getattr(row, field.name)
+            if value and value.name:
+                value.storage.delete(value.name)
+
+
+def last_reports(*, limit: int = 10) -> list[PurgeReport]:
+    return list(PurgeReport.objects.order_by("-started_at", "-id")[:limit])

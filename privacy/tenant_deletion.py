@@ -1,0 +1,247 @@
+"""Tenant deletion (P10): an owner exports everything, then asks for the business to be deleted.
+
+- `request_deletion`: the business is locked at once (every page under /app/<slug>/ shows the
+  "deletion scheduled" page, its webhooks answer 410, nothing is sent, its Celery tasks do
+  nothing) for `TENANT_DELETION_GRACE_DAYS` (30 by default), during which an owner can
+  `restore` it;
+- `purge_due_tenants` (Celery beat, daily) then removes every row of each business whose grace
+  period is over: every tenant-owned model, children first, in batches that each commit (an
+  interrupted purge continues on the next run), the files its rows point at, its memberships,
+  and finally the business itself.
+- People's accounts stay: an account is the person's own (they may belong to other businesses
+  or create a new one); only their membership of the deleted business goes.
+- Database backups still hold the business until they roll off, `BACKUP_RETENTION_DAYS` (90)
+  after the purge; the deletion page says so.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import tempfile
+import zipfile
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from privacy import security
+from privacy.models import SecurityEvent
+from salesos.encryption import EncryptedTextField
+from tenants.context import tenant_context
+from tenants.models import Membership, Tenant, tenant_owned_models
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
+
+
+class DeletionError(ValidationError):
+    pass
+
+
+def grace_period() -> datetime.timedelta:
+    return datetime.timedelta(days=settings.TENANT_DELETION_GRACE_DAYS)
+
+
+@transaction.atomic
+def request_deletion(
+    *, tenant: Tenant, by: Membership, confirm_slug: str, now: datetime.datetime | None = None
+) -> Tenant:
+    """Lock the business and schedule its deletion; the owner confirms by typing its address."""
+    if by.tenant_id != tenant.pk or not by.is_owner:
+        raise DeletionError(_("Only an owner can delete the business."))
+    if confirm_slug.strip() != tenant.slug:
+        message = _("Type the business's address, %(slug)s, to confirm.") % {"slug": tenant.slug}
+        raise DeletionError({"confirm_slug": message})
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if tenant.is_locked:
+        return tenant  # asked twice: the first request's dates stand
+    now = now or timezone.now()
+    tenant.status = Tenant.Status.DELETION_REQUESTED
+    tenant.deletion_requested_at = now
+    tenant.deletion_requested_by = by.user
+    tenant.deletion_due_at = now + grace_period()
+    tenant.save(
+        update_fields=[
+            "status",
+            "deletion_requested_at",
+            "deletion_requested_by",
+            "deletion_due_at",
+        ]
+    )
+    with tenant_context(tenant):
+        security.record_event(
+            kind=SecurityEvent.Kind.DELETION_REQUESTED,
+            detail=_("by %(email)s; due %(due)s")
+            % {"email": by.user.email, "due": tenant.deletion_due_at.date().isoformat()},
+            user=by.user,
+            now=now,
+        )
+    log.info("tenant %s deletion requested, due %s", tenant.pk, tenant.deletion_due_at)
+    return tenant
+
+
+@transaction.atomic
+def restore(*, tenant: Tenant, by: Membership, now: datetime.datetime | None = None) -> Tenant:
+    """Cancel a scheduled deletion during the grace period."""
+    if by.tenant_id != tenant.pk or not by.is_owner:
+        raise DeletionError(_("Only an owner can restore the business."))
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if not tenant.is_locked:
+        return tenant
+    now = now or timezone.now()
+    if tenant.deletion_due_at and tenant.deletion_due_at <= now:
+        raise DeletionError(_("The grace period is over; the business is being deleted."))
+    tenant.status = Tenant.Status.ACTIVE
+    tenant.deletion_requested_at = None
+    tenant.deletion_requested_by = None
+    tenant.deletion_due_at = None
+    tenant.save(
+        update_fields=[
+            "status",
+            "deletion_requested_at",
+            "deletion_requested_by",
+            "deletion_due_at",
+        ]
+    )
+    with tenant_context(tenant):
+        security.record_event(
+            kind=SecurityEvent.Kind.DELETION_CANCELLED,
+            detail=_("by %(email)s") % {"email": by.user.email},
+            user=by.user,
+            now=now,
+        )
+    return tenant
+
+
+def due_tenants(*, now: datetime.datetime | None = None) -> list[Tenant]:
+    now = now or timezone.now()
+    return list(
+        Tenant.objects.filter(
+            status=Tenant.Status.DELETION_REQUESTED, deletion_due_at__lte=now
+        ).order_by("deletion_due_at", "pk")
+    )
+
+
+def purge_due_tenants(*, now: datetime.datetime | None = None) -> int:
+    """Remove every business whose grace period is over; returns how many went."""
+    done = 0
+    for tenant in due_tenants(now=now):
+        purge_tenant(tenant=tenant)
+        done += 1
+    return done
+
+
+def deletion_order() -> list[type[models.Model]]:
+    """Every tenant-owned model, each before the models it points at (children first), so no
+    delete cascades into a large set and no protected reference blocks one."""
+    tenant_models = tenant_owned_models()
+    known = set(tenant_models)
+    children: dict = {}
+    for model in tenant_models:
+        for field in model._meta.concrete_fields:
+            target = field.related_model if field.is_relation else None
+            if target in known and target is not model:
+                children.setdefault(target, []).append(model)
+    ordered: list[type[models.Model]] = []
+    visiting: set = set()
+
+    def visit(model) -> None:
+        if model in ordered or model in visiting:
+            return
+        visiting.add(model)
+        # Models holding a key to this one (hidden reverse relations included) go first.
+        for child in children.get(model, ()):
+            visit(child)
+        visiting.discard(model)
+        ordered.append(model)
+
+    for model in sorted(tenant_models, key=lambda m: m._meta.label):
+        visit(model)
+    return ordered
+
+
+def purge_tenant(*, tenant: Tenant, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+    """Delete every row of `tenant`, then the tenant. Safe to run again after an interruption."""
+    if not tenant.is_locked:
+        raise DeletionError(_("Only a business scheduled for deletion can be purged."))
+    removed: dict[str, int] = {}
+    with tenant_context(tenant):
+        for model in deletion_order():
+            removed[model._meta.label] = _delete_all(model, batch_size=batch_size)
+        with transaction.atomic():
+            Membership.objects.filter(tenant=tenant).delete()
+            Tenant.objects.filter(pk=tenant.pk).delete()
+    log.info("tenant %s purged: %s rows", tenant.pk, sum(removed.values()))
+    return removed
+
+
+def _delete_all(model, *, batch_size: int) -> int:
+    file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(model.objects.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return total
+            batch = model.objects.filter(pk__in=ids)
+            if file_fields:
+                for row in batch.only("pk", *(f.name for f in file_fields)):
+                    for field in file_fields:
+                        value = getattr(row, field.name)
+                        if value and value.name:
+                            value.storage.delete(value.name)
+            batch.only("pk").delete()
+            total += len(ids)
+
+
+# --- Export everything ------------------------------------------------------------------------
+
+
+def _exported_fields(model) -> list[str]:
+    # Provider secrets are never exported, not even to an owner.
+    return [
+        field.attname
+        for field in model._meta.concrete_fields
+        if not isinstance(field, EncryptedTextField)
+    ]
+
+
+def export_everything(*, tenant: Tenant, batch_size: int = BATCH_SIZE):
+    """A zip of every row of the business, one JSON file per model (JSON lines, read in
+    batches); returns (an open temporary file positioned at 0, number of rows)."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
+    rows = 0
+    with tenant_context(tenant), zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "README.txt",
+            _(
+                "Everything %(name)s holds on Sales OS, exported %(when)s.\n"
+                "One file per table; each line is one row as JSON. Provider secrets are left out."
+            )
+            % {"name": tenant.name, "when": timezone.now().isoformat(timespec="seconds")},
+        )
+        for model in sorted(tenant_owned_models(), key=lambda m: m._meta.label):
+            if model._meta.app_label == "probe":
+                continue
+            fields = _exported_fields(model)
+            with archive.open(f"{model._meta.label}.jsonl", "w") as handle:
+                last = None
+                while True:
+                    queryset = model.objects.order_by("pk")
+                    if last is not None:
+                        queryset = queryset.filter(pk__gt=last)
+                    batch = list(queryset.values(*fields)[:batch_size])
+                    if not batch:
+                        break
+                    for row in batch:
+                        handle.write(json.dumps(row, cls=DjangoJSONEncoder).encode() + b"\n")
+                    rows += len(batch)
+                    last = batch[-1]["id"]
+    out.seek(0)
+    return out, rows

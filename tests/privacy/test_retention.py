@@ -1,0 +1,294 @@
+"""P9: retention purges remove what the business's policies no longer allow, and only that.
+
+The clock is passed in (`now=`): rows are dated relative to a fixed moment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from channels_app.models import Conversation, InboundWebhook, Message, MessageStatusEvent
+from crm.models import ContactImport
+from privacy import retention
+from privacy.models import AccessLogEntry, PurgeReport
+from privacy.registry import REGISTRY, Erasure, Retention, declare, problems
+from tenants.context import tenant_context
+from tests.factories import (
+    AccessLogEntryFactory,
+    BotRunFactory,
+    ContactImportFactory,
+    ConversationFactory,
+    InboundWebhookFactory,
+    MessageFactory,
+    MessageStatusEventFactory,
+    PurgeReportFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now().replace(microsecond=0)
+
+
+def resolved_conversation(tenant, *, days_ago: float, messages: int = 2):
+    conversation = ConversationFactory(
+        tenant=tenant,
+        status=Conversation.Status.RESOLVED,
+        resolved_at=NOW - timedelta(days=days_ago),
+    )
+    for _ in range(messages):
+        MessageFactory(tenant=tenant, conversation=conversation)
+    return conversation
+
+
+def purge(tenant, **kwargs):
+    with tenant_context(tenant):
+        return retention.purge_expired(now=NOW, **kwargs)
+
+
+def count(tenant, model, **filters):
+    with tenant_context(tenant):
+        return model.objects.filter(**filters).count()
+
+
+def test_messages_of_conversations_resolved_longer_ago_than_the_policy_go(tenant_a):
+    old = resolved_conversation(tenant_a, days_ago=31)
+    recent = resolved_conversation(tenant_a, days_ago=29)
+    open_one = ConversationFactory(tenant=tenant_a)  # never resolved: kept however old
+    MessageFactory(tenant=tenant_a, conversation=open_one, created_at=NOW - timedelta(days=400))
+
+    report = purge(tenant_a)
+
+    assert count(tenant_a, Message, conversation=old) == 0
+    assert count(tenant_a, Conversation, pk=old.pk) == 0
+    assert count(tenant_a, Message, conversation=recent) == 2
+    assert count(tenant_a, Message, conversation=open_one) == 1
+    assert report.status == PurgeReport.Status.COMPLETE
+    assert report.counts["messages"]["channels_app.Message"] == 2
+    assert report.counts["messages"]["channels_app.Conversation"] == 1
+
+
+def test_status_events_and_bot_runs_go_with_their_messages(tenant_a):
+    old = resolved_conversation(tenant_a, days_ago=40, messages=0)
+    event = MessageStatusEventFactory(
+        tenant=tenant_a, message=MessageFactory(tenant=tenant_a, conversation=old)
+    )
+    run = BotRunFactory(
+        tenant=tenant_a, inbound_message=MessageFactory(tenant=tenant_a, conversation=old)
+    )
+
+    report = purge(tenant_a)
+
+    assert count(tenant_a, MessageStatusEvent, pk=event.pk) == 0
+    with tenant_context(tenant_a):
+        assert not type(run).objects.filter(pk=run.pk).exists()
+    assert report.counts["messages"]["channels_app.MessageStatusEvent"] == 1
+    assert report.counts["messages"]["channels_app.BotRun"] == 1
+
+
+def test_a_retention_of_zero_keeps_everything(tenant_a):
+    tenant_a.message_retention_days = 0
+    tenant_a.webhook_payload_retention_days = 0
+    tenant_a.save()
+    old = resolved_conversation(tenant_a, days_ago=3650)
+    InboundWebhookFactory(tenant=tenant_a, received_at=NOW - timedelta(days=3650))
+
+    report = purge(tenant_a)
+
+    assert count(tenant_a, Message, conversation=old) == 2
+    assert count(tenant_a, InboundWebhook) == 1
+    assert "messages" not in report.counts and "webhook_payloads" not in report.counts
+    assert report.policies["messages"] == 0
+
+
+def test_webhook_payloads_and_the_access_log_follow_their_own_policies(tenant_a):
+    InboundWebhookFactory(tenant=tenant_a, received_at=NOW - timedelta(days=8))
+    kept_payload = InboundWebhookFactory(tenant=tenant_a, received_at=NOW - timedelta(days=6))
+    AccessLogEntryFactory(tenant=tenant_a, created_at=NOW - timedelta(days=366))
+    kept_entry = AccessLogEntryFactory(tenant=tenant_a, created_at=NOW - timedelta(days=364))
+
+    report = purge(tenant_a)
+
+    with tenant_context(tenant_a):
+        assert list(InboundWebhook.objects.values_list("pk", flat=True)) == [kept_payload.pk]
+        assert list(AccessLogEntry.objects.values_list("pk", flat=True)) == [kept_entry.pk]
+    assert report.category_totals()["webhook_payloads"] == 1
+    assert report.category_totals()["access_log"] == 1
+
+
+def test_export_files_are_deleted_from_storage_with_their_rows(tenant_a):
+    old = ContactImportFactory(tenant=tenant_a)
+    recent = ContactImportFactory(tenant=tenant_a)
+    with tenant_context(tenant_a):
+        ContactImport.objects.filter(pk=old.pk).update(created_at=NOW - timedelta(days=8))
+    old_file, recent_file = old.file.name, recent.file.name
+    assert default_storage.exists(old_file)
+
+    purge(tenant_a)
+
+    assert not default_storage.exists(old_file)
+    assert default_storage.exists(recent_file)
+    assert count(tenant_a, ContactImport) == 1
+
+
+def test_other_businesses_are_untouched(tenant_a, tenant_b):
+    resolved_conversation(tenant_a, days_ago=60)
+    theirs = resolved_conversation(tenant_b, days_ago=60)
+
+    purge(tenant_a)
+
+    assert count(tenant_a, Message) == 0
+    assert count(tenant_b, Message, conversation=theirs) == 2
+
+
+def test_the_purge_works_in_bounded_batches(tenant_a):
+    resolved_conversation(tenant_a, days_ago=60, messages=7)
+
+    report = purge(tenant_a, batch_size=3)
+
+    assert count(tenant_a, Message) == 0
+    # 7 messages in batches of 3, then the conversation.
+    assert report.batches == 4
+    assert report.counts["messages"]["channels_app.Message"] == 7
+
+
+def test_an_interrupted_purge_leaves_whole_batches_and_the_next_run_finishes(tenant_a):
+    old = resolved_conversation(tenant_a, days_ago=60, messages=5)
+
+    first = purge(tenant_a, batch_size=2, max_batches=1)
+
+    assert first.status == PurgeReport.Status.INCOMPLETE
+    assert count(tenant_a, Message, conversation=old) == 3
+    # The conversation waits for its last message: nothing points at a missing row.
+    assert count(tenant_a, Conversation, pk=old.pk) == 1
+
+    second = purge(tenant_a, batch_size=2)
+
+    assert second.status == PurgeReport.Status.COMPLETE
+    assert count(tenant_a, Message) == 0
+    assert count(tenant_a, Conversation) == 0
+    assert second.counts["messages"]["channels_app.Message"] == 3
+
+
+def test_a_run_whose_worker_died_is_marked_interrupted_and_its_work_is_done(tenant_a):
+    dead = PurgeReportFactory(tenant=tenant_a, status=PurgeReport.Status.RUNNING, finished_at=None)
+    resolved_conversation(tenant_a, days_ago=60)
+
+    report = purge(tenant_a)
+
+    with tenant_context(tenant_a):
+        dead.refresh_from_db()
+    assert dead.status == PurgeReport.Status.INTERRUPTED
+    assert report.status == PurgeReport.Status.COMPLETE
+    assert count(tenant_a, Message) == 0
+
+
+def test_running_twice_removes_nothing_more(tenant_a):
+    resolved_conversation(tenant_a, days_ago=60)
+    kept = resolved_conversation(tenant_a, days_ago=1)
+    purge(tenant_a)
+
+    again = purge(tenant_a)
+
+    assert again.total == 0
+    assert count(tenant_a, Message, conversation=kept) == 2
+
+
+def test_the_dry_run_shows_what_would_go_and_deletes_nothing(tenant_a):
+    resolved_conversation(tenant_a, days_ago=60, messages=3)
+    resolved_conversation(tenant_a, days_ago=1, messages=3)
+    InboundWebhookFactory(tenant=tenant_a, received_at=NOW - timedelta(days=30))
+
+    with tenant_context(tenant_a):
+        preview = retention.preview(now=NOW)
+        report = retention.record_dry_run(now=NOW)
+
+    assert preview["messages"]["channels_app.Message"] == 3
+    assert preview["messages"]["channels_app.Conversation"] == 1
+    assert preview["webhook_payloads"]["channels_app.InboundWebhook"] == 1
+    assert report.dry_run and report.counts == preview
+    assert count(tenant_a, Message) == 6
+    assert count(tenant_a, InboundWebhook) == 1
+
+
+def test_a_customer_writing_again_keeps_the_conversation(tenant_a):
+    conversation = resolved_conversation(tenant_a, days_ago=60, messages=2)
+    purge(tenant_a, batch_size=1, max_batches=1)
+    # The customer writes again before the next run: the conversation is reopened.
+    with tenant_context(tenant_a):
+        Conversation.objects.filter(pk=conversation.pk).update(
+            status=Conversation.Status.OPEN, resolved_at=None
+        )
+    MessageFactory(tenant=tenant_a, conversation=conversation)
+
+    purge(tenant_a)
+
+    assert count(tenant_a, Conversation, pk=conversation.pk) == 1
+    assert count(tenant_a, Message, conversation=conversation) == 2
+
+
+def test_every_model_of_a_timed_category_says_when_its_retention_starts():
+    assert problems() == []
+    for entry in REGISTRY.values():
+        if entry.retention in (
+            Retention.MESSAGES,
+            Retention.WEBHOOK_PAYLOADS,
+            Retention.ACCESS_LOG,
+            Retention.EXPORT_FILES,
+        ):
+            assert entry.expires_by, entry.label
+
+
+def test_a_model_declared_without_its_expiry_is_reported():
+    original = REGISTRY[InboundWebhook._meta.label]
+    try:
+        declare(
+            InboundWebhook,
+            fields=("body",),
+            erasure=Erasure.SCAN_AND_DELETE,
+            retention=Retention.WEBHOOK_PAYLOADS,
+        )
+        assert any("expires_by" in p and "InboundWebhook" in p for p in problems())
+        declare(
+            InboundWebhook,
+            fields=("body",),
+            erasure=Erasure.SCAN_AND_DELETE,
+            retention=Retention.WEBHOOK_PAYLOADS,
+            expires_by="content_type",
+        )
+        assert any("not a date-time field" in p for p in problems())
+    finally:
+        REGISTRY[original.label] = original
+
+
+def test_the_daily_task_purges_every_active_business_and_skips_locked_ones(tenant_a, tenant_b):
+    from privacy import tasks
+    from tenants.models import Tenant
+
+    resolved_conversation(tenant_a, days_ago=400)
+    locked = resolved_conversation(tenant_b, days_ago=400)
+    Tenant.objects.filter(pk=tenant_b.pk).update(status=Tenant.Status.DELETION_REQUESTED)
+
+    assert tasks.purge_expired() == 1  # one business enqueued (eager in tests)
+
+    assert count(tenant_a, Message) == 0
+    assert count(tenant_b, Message, conversation=locked) == 2
+
+
+def test_operators_run_the_purge_from_the_command_line(tenant_a):
+    import io
+
+    from django.core.management import call_command
+
+    resolved_conversation(tenant_a, days_ago=400, messages=3)
+    out = io.StringIO()
+
+    call_command("purge_expired", "--tenant", tenant_a.slug, "--dry-run", stdout=out)
+    assert "alpha-dental: would remove 4 rows (messages 4)" in out.getvalue()
+    assert count(tenant_a, Message) == 3
+
+    call_command("purge_expired", "--tenant", tenant_a.slug, stdout=out)
+    assert "alpha-dental: removed 4 rows" in out.getvalue()
+    assert count(tenant_a, Message) == 0
