@@ -33,8 +33,8 @@ from crm.services import contacts as services
 from crm.services import merge as merge_services
 from crm.services.merge import MERGE_FIELDS
 from privacy.access_log import client_ip, record_access
-from privacy.security import note_export
 from privacy.models import AccessLogEntry
+from privacy.security import note_export
 from salesos.csv_safety import safe_cell
 from tenants.context import tenant_context
 from tenants.models import Role

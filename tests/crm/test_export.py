@@ -105,12 +105,12 @@ def test_a_large_export_is_a_security_event_on_the_privacy_centre(
 
     settings.MASS_EXPORT_ROWS = 3
     ContactFactory.create_batch(2, tenant=tenant_a)
-    read_csv(owner_client.get(url("crm:contact_export")))
+    read_csv(owner_client.get(url("crm:contacts_export")))
     with tenant_context(tenant_a):
         assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.MASS_EXPORT).exists()
 
     ContactFactory(tenant=tenant_a)
-    read_csv(owner_client.get(url("crm:contact_export")))
+    read_csv(owner_client.get(url("crm:contacts_export")))
     with tenant_context(tenant_a):
         event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.MASS_EXPORT)
     assert "3" in event.detail
