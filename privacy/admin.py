@@ -13,6 +13,7 @@ from channels_app.admin import ReadOnlyAdmin
 from privacy.models import (
     ConsentEvent,
     ConsentState,
+    DataRequest,
     Incident,
     MessagingPolicy,
     PurgeReport,
@@ -72,3 +73,20 @@ class IncidentAdmin(ReadOnlyAdmin):
     list_display = ("tenant", "title", "detected_at", "notify_by", "notified_at", "status")
     list_filter = ("status",)
     list_select_related = ("tenant",)
+
+
+@admin.register(DataRequest)
+class DataRequestAdmin(ReadOnlyAdmin):
+    # Identifiers are shown (staff handle support cases); the export archive is not offered
+    # here: it is downloaded by the business through its own, logged, page.
+    list_display = ("kind", "status", "source", "due_date", "created_at")
+    list_filter = ("kind", "status", "source")
+    fields = (
+        "kind",
+        "status",
+        "source",
+        "subject_phone",
+        "subject_email",
+        "due_date",
+        "created_at",
+    )

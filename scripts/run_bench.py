@@ -16,20 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 
 
-def benchmarks() -> list[Path]:
-    return sorted(p for p in BENCH_DIR.glob("*.py") if not p.name.startswith("_"))
+def benchmarks(directory: Path = BENCH_DIR) -> list[Path]:
+    return sorted(p for p in directory.glob("*.py") if not p.name.startswith("_"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, directory: Path = BENCH_DIR) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    scripts = benchmarks()
+    scripts = benchmarks(directory)
     if not scripts:
-        print(f"No benchmarks yet: add scripts as {BENCH_DIR.name}/<name>.py.")
+        print(f"No benchmarks yet: add scripts as {directory.name}/<name>.py.")
         return 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.setdefault("DJANGO_SETTINGS_MODULE", "salesos.settings")
     for script in scripts:
-        print(f"== {script.relative_to(ROOT)} {' '.join(args)}".rstrip(), flush=True)
+        print(f"== {script.name} {' '.join(args)}".rstrip(), flush=True)
         code = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, env=env).returncode
         if code != 0:
             print(f"{script.name} failed with exit status {code}", file=sys.stderr)

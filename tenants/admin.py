@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from tenants import services
-from tenants.models import Invitation, Membership, Tenant, TenantOwned, User
+from tenants.models import ApiKey, Invitation, Membership, Tenant, TenantOwned, User
 
 admin.site.site_header = _("Sales OS platform administration")
 admin.site.site_title = _("Sales OS admin")
@@ -316,6 +316,23 @@ class SocialAppAdmin(admin.ModelAdmin):
 class SocialTokenAdmin(admin.ModelAdmin):
     list_display = ("account", "app", "expires_at")
     fields = ("account", "app", "expires_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantOwnedAdmin):
+    """Keys are listed by name and prefix only: the key itself is never stored, its hash never
+    shown. Staff can see and not change them; owners revoke keys on their settings page."""
+
+    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
 
     def has_add_permission(self, request):

@@ -87,6 +87,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             )
             if api_key is not None:
                 ApiKey.unscoped.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+        if api_key is not None and api_key.tenant.is_locked:
+            raise exceptions.AuthenticationFailed(
+                _(
+                    "This business is scheduled for deletion: its API is off until an owner "
+                    "restores the business."
+                )
+            )
         if api_key is None or api_key.tenant.status != Tenant.Status.ACTIVE:
             raise exceptions.AuthenticationFailed(_("This API key is not valid or was revoked."))
         context.activate(api_key.tenant)

@@ -235,3 +235,16 @@ def test_a_retried_create_gets_409_with_the_open_request(client, key_a):
     assert again.status_code == 409
     assert again.json()["existing"]["id"] == first.json()["id"]
     assert len(api(client, key_a, "get", LIST).json()) == 1
+
+
+def test_a_business_scheduled_for_deletion_answers_nothing_through_the_api(client, tenant_a, key_a):
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(pk=tenant_a.pk).update(status=Tenant.Status.DELETION_REQUESTED)
+    response = api(client, key_a, "get", LIST)
+    assert response.status_code == 401
+    assert "scheduled for deletion" in response.json()["detail"]
+    response = api(client, key_a, "post", LIST, {"kind": "export", "phone": PHONE})
+    assert response.status_code == 401
+    with tenant_context(tenant_a):
+        assert not DataRequest.objects.exists()

@@ -18,6 +18,7 @@ from tenants.models import Role
 from tests.factories import (
     ContactFactory,
     ConversationFactory,
+    DataRequestFactory,
     IncidentFactory,
     MessageFactory,
     PurgeReportFactory,
@@ -103,6 +104,7 @@ def test_the_centre_shows_every_card_and_no_third_party_code(client, tenant_a, o
     PurgeReportFactory(tenant=tenant_a, counts={"messages": {"channels_app.Message": 12}})
     SecurityEventFactory(tenant=tenant_a, ip_address="203.0.113.50", count=4)
     IncidentFactory(tenant=tenant_a, title="Wrong recipient")
+    DataRequestFactory(tenant=tenant_a, due_date=timezone.localdate() - datetime.timedelta(days=1))
     client.force_login(owner_a)
 
     response = client.get(url("privacy:centre", tenant_a))
@@ -111,7 +113,9 @@ def test_the_centre_shows_every_card_and_no_third_party_code(client, tenant_a, o
     assert response.status_code == 200
     assert_no_third_party_code(html, "privacy:centre")
     assert "<svg" in html and "polyline" in html
-    assert "<!-- data-requests-summary -->" in html
+    # Open and overdue data requests, with the way to the list.
+    assert 'id="dsr-summary-title"' in html and "badge-danger" in html
+    assert url("privacy:requests", tenant_a) in html
     assert "12 rows" in html
     assert "Messages, after the conversation is resolved: 30 days" in html
     assert "203.0.113.50" in html and "×4" in html
