@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -117,6 +118,7 @@ class KnowledgeChunk(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["document", "position"], name="chunk_position_unique")
         ]
+        indexes = [GinIndex(fields=["search_vector"], name="knowledge_chunk_search")]
 
 
 class TokenBalance(TenantOwned):

@@ -1,0 +1,262 @@
+"""The knowledge base: documents (text, Markdown, uploaded files, pasted web pages) and the
+overlapping chunks retrieval searches. Adding, editing or deleting a document goes through
+these functions, which keep its chunks (and, on PostgreSQL, their search vectors) in step."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchVector
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Value
+from django.utils.translation import gettext as _
+
+from channels_app.bot.models import KnowledgeChunk, KnowledgeDocument
+from tenants.context import require_current_tenant
+
+# Chunk sizes in characters: about a paragraph or two each, overlapping so an answer that
+# straddles a boundary is whole in at least one chunk.
+CHUNK_SIZE = 900
+CHUNK_OVERLAP = 150
+MAX_CONTENT_CHARS = 500_000
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+UPLOAD_KINDS = {
+    ".txt": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+
+# PostgreSQL text search configuration for each language the product speaks.
+SEARCH_CONFIGS = {"en": "english", "es": "spanish", "pt": "portuguese", "ru": "russian"}
+
+
+def search_config(language_code: str) -> str:
+    return SEARCH_CONFIGS.get((language_code or "").split("-")[0].lower(), "simple")
+
+
+def tenant_search_config() -> str:
+    return search_config(require_current_tenant().language)
+
+
+# --- Text extraction ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtractedText:
+    text: str
+    kind: str  # KnowledgeDocument.Kind
+
+
+def extract_upload(*, name: str, data: bytes) -> ExtractedText:
+    """The text of an uploaded txt, md, PDF or DOCX file; ValidationError when there is none."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    kind = UPLOAD_KINDS.get(suffix)
+    if kind is None:
+        raise ValidationError(
+            _("Upload a .txt, .md, .pdf or .docx file."), code="unsupported_file"
+        )
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValidationError(_("The file is larger than 10 MB."), code="file_too_large")
+    try:
+        if kind == "pdf":
+            text = _pdf_text(data)
+        elif kind == "docx":
+            text = _docx_text(data)
+        else:
+            text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            _("The file is not UTF-8 text."), code="not_text"
+        ) from exc
+    except Exception as exc:  # a broken PDF or DOCX: the libraries raise many kinds
+        raise ValidationError(
+            _("The file could not be read (%(problem)s).") % {"problem": type(exc).__name__},
+            code="unreadable_file",
+        ) from exc
+    text = text.strip()
+    if not text:
+        raise ValidationError(
+            _("No text was found in the file (a scanned PDF holds only pictures)."),
+            code="no_text",
+        )
+    document_kind = (
+        KnowledgeDocument.Kind.MARKDOWN if kind == "markdown" else KnowledgeDocument.Kind.FILE
+    )
+    return ExtractedText(text=text, kind=document_kind)
+
+
+def _pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+
+
+def _docx_text(data: bytes) -> str:
+    import docx
+
+    document = docx.Document(io.BytesIO(data))
+    parts = [paragraph.text for paragraph in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.append(" | ".join(cell.text for cell in row.cells))
+    return "\n\n".join(part for part in parts if part.strip())
+
+
+# --- Chunking -------------------------------------------------------------------------------
+
+HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+
+
+def split_into_chunks(text: str, *, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP):
+    """Overlapping chunks of about `size` characters, cut at paragraph, then sentence, then
+    word boundaries. A Markdown heading starts a new chunk and is repeated at the top of each
+    chunk of its section, so the chunk says what it is about."""
+    sections: list[tuple[str, list[str]]] = [("", [])]
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        block = block.strip()
+        if not block:
+            continue
+        first_line, _newline, rest = block.partition("\n")
+        heading = HEADING.match(first_line)
+        if heading:
+            sections.append((heading.group(1).strip(), []))
+            block = rest.strip()
+            if not block:
+                continue
+        sections[-1][1].append(block)
+
+    chunks: list[str] = []
+    for heading, paragraphs in sections:
+        if not paragraphs:
+            if heading:
+                chunks.append(heading)
+            continue
+        prefix = f"{heading}\n" if heading else ""
+        for piece in _pack(paragraphs, size=size - len(prefix), overlap=overlap):
+            chunks.append(prefix + piece)
+    return chunks
+
+
+def _pack(paragraphs: list[str], *, size: int, overlap: int) -> list[str]:
+    units: list[str] = []
+    for paragraph in paragraphs:
+        if len(paragraph) <= size:
+            units.append(paragraph)
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+", paragraph):
+            while len(sentence) > size:
+                cut = sentence.rfind(" ", 0, size)
+                cut = cut if cut > size // 2 else size
+                units.append(sentence[:cut].strip())
+                sentence = sentence[cut:].strip()
+            if sentence:
+                units.append(sentence)
+    chunks: list[str] = []
+    current = ""
+    for unit in units:
+        candidate = f"{current}\n\n{unit}" if current else unit
+        if len(candidate) <= size or not current:
+            current = candidate
+            continue
+        chunks.append(current)
+        tail = current[-overlap:] if overlap else ""
+        if tail and " " in tail:
+            tail = tail[tail.index(" ") + 1 :]
+        current = f"{tail} {unit}".strip() if tail else unit
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+# --- Documents ------------------------------------------------------------------------------
+
+
+def _clean(*, title: str, content: str, kind: str) -> tuple[str, str]:
+    errors = {}
+    title = (title or "").strip()
+    content = (content or "").strip()
+    if not title:
+        errors["title"] = _("Give the document a title.")
+    elif len(title) > 200:
+        errors["title"] = _("The title can be at most 200 characters.")
+    if not content:
+        errors["content"] = _("The document has no text.")
+    elif len(content) > MAX_CONTENT_CHARS:
+        errors["content"] = _("The text is longer than %(limit)d characters.") % {
+            "limit": MAX_CONTENT_CHARS
+        }
+    if kind not in KnowledgeDocument.Kind.values:
+        errors["kind"] = _("Choose what kind of text this is.")
+    if errors:
+        raise ValidationError(errors)
+    return title, content
+
+
+@transaction.atomic
+def add_document(
+    *, title: str, content: str, kind: str = KnowledgeDocument.Kind.TEXT, source: str = "", by=None
+) -> KnowledgeDocument:
+    title, content = _clean(title=title, content=content, kind=kind)
+    document = KnowledgeDocument.objects.create(
+        title=title,
+        kind=kind,
+        source=(source or "")[:500],
+        content=content,
+        language=tenant_search_config(),
+        created_by=by,
+    )
+    rebuild_chunks(document=document)
+    return document
+
+
+@transaction.atomic
+def update_document(
+    *, document: KnowledgeDocument, title: str, content: str, source: str | None = None
+) -> KnowledgeDocument:
+    title, content = _clean(title=title, content=content, kind=document.kind)
+    changed = title != document.title or content != document.content
+    document.title = title
+    document.content = content
+    if source is not None:
+        document.source = source[:500]
+    document.save()
+    if changed:
+        rebuild_chunks(document=document)
+    return document
+
+
+@transaction.atomic
+def delete_document(*, document: KnowledgeDocument) -> None:
+    document.delete()  # its chunks go with it (CASCADE)
+
+
+def rebuild_chunks(*, document: KnowledgeDocument) -> int:
+    """Replace the document's chunks with fresh ones from its text (and title)."""
+    KnowledgeChunk.objects.filter(document=document).delete()
+    chunks = [
+        KnowledgeChunk(
+            tenant_id=document.tenant_id, document=document, position=position, text=text
+        )
+        for position, text in enumerate(split_into_chunks(document.content))
+    ]
+    KnowledgeChunk.objects.bulk_create(chunks, batch_size=500)
+    update_search_vectors(document=document)
+    return len(chunks)
+
+
+def update_search_vectors(*, document: KnowledgeDocument) -> None:
+    """PostgreSQL: each chunk's tsvector, the document title weighted A and the text B, in the
+    document's language. Nothing to do on SQLite (retrieval ranks in Python there)."""
+    if connection.vendor != "postgresql":
+        return
+    config = document.language or "simple"
+    KnowledgeChunk.objects.filter(document=document).update(
+        search_vector=SearchVector(Value(document.title), weight="A", config=config)
+        + SearchVector("text", weight="B", config=config)
+    )
