@@ -57,9 +57,7 @@ def extract_upload(*, name: str, data: bytes) -> ExtractedText:
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     kind = UPLOAD_KINDS.get(suffix)
     if kind is None:
-        raise ValidationError(
-            _("Upload a .txt, .md, .pdf or .docx file."), code="unsupported_file"
-        )
+        raise ValidationError(_("Upload a .txt, .md, .pdf or .docx file."), code="unsupported_file")
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValidationError(_("The file is larger than 10 MB."), code="file_too_large")
     try:
@@ -70,9 +68,7 @@ def extract_upload(*, name: str, data: bytes) -> ExtractedText:
         else:
             text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationError(
-            _("The file is not UTF-8 text."), code="not_text"
-        ) from exc
+        raise ValidationError(_("The file is not UTF-8 text."), code="not_text") from exc
     except Exception as exc:  # a broken PDF or DOCX: the libraries raise many kinds
         raise ValidationError(
             _("The file could not be read (%(problem)s).") % {"problem": type(exc).__name__},

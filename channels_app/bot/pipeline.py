@@ -212,9 +212,10 @@ def reply_to_message(*, message_id: int) -> BotRun | None:
 
     phrase = profiles.asks_for_person(profile, message.body)
     if phrase:
-        return _hand_off(message, reason=_("The customer asked for a person (“%(phrase)s”).") % {
-            "phrase": phrase
-        })
+        return _hand_off(
+            message,
+            reason=_("The customer asked for a person (“%(phrase)s”).") % {"phrase": phrase},
+        )
     if not profiles.within_working_hours(profile, zone=message.tenant.zone):
         return _hand_off(message, reason=_("The message came outside the bot's working hours."))
 
@@ -356,9 +357,8 @@ def try_question(*, question: str, profile) -> TryResult:
     config = providers.config_for(profile)
     provider = providers.LOCAL if config.is_local else providers.OPENAI
     if not metering.has_tokens():
-        return TryResult(
-            chunks, None, _("The bot's token balance is used up."), provider, config.model, Decimal(0)
-        )
+        used_up = _("The bot's token balance is used up.")
+        return TryResult(chunks, None, used_up, provider, config.model, Decimal(0))
     request = build_request(
         profile=profile,
         business=require_current_tenant().name,
@@ -370,4 +370,3 @@ def try_question(*, question: str, profile) -> TryResult:
     attempt = ask(request, config=config, profile=profile, purpose=AIUsage.Purpose.TRY_IT)
     cost = sum((usage.cost for usage in attempt.usages), Decimal(0))
     return TryResult(chunks, attempt.answer, attempt.failure, provider, config.model, cost)
-

@@ -142,7 +142,8 @@ def _hhmm(value: str, number: int) -> str:
     hours, minutes = (int(x) for x in value.split(":"))
     if hours > 24 or minutes > 59 or (hours == 24 and minutes):
         raise ValidationError(
-            _("Line %(number)d: %(value)s is not a time of day.") % {"number": number, "value": value}
+            _("Line %(number)d: %(value)s is not a time of day.")
+            % {"number": number, "value": value}
         )
     return f"{hours:02d}:{minutes:02d}"
 
@@ -161,10 +162,7 @@ def within_working_hours(profile: BotProfile, *, zone, now: datetime | None = No
     local = timezone.localtime(now or timezone.now(), zone)
     ranges = profile.working_hours.get(DAYS[local.weekday()], [])
     moment = local.time()
-    for start, end in ranges:
-        if _time(start) <= moment < _time(end):
-            return True
-    return False
+    return any(_time(start) <= moment < _time(end) for start, end in ranges)
 
 
 def _time(value: str) -> time:

@@ -147,9 +147,11 @@ def openai_answer(request: BotRequest, *, config: ProviderConfig) -> BotAnswer:
     try:
         response = client.chat.completions.create(**request_body(request))
     except openai.APITimeoutError as exc:
-        raise ProviderFailed(_("The AI provider did not answer in time."), model=request.model) from exc
+        reason = _("The AI provider did not answer in time.")
+        raise ProviderFailed(reason, model=request.model) from exc
     except openai.APIConnectionError as exc:
-        raise ProviderFailed(_("The AI provider could not be reached."), model=request.model) from exc
+        reason = _("The AI provider could not be reached.")
+        raise ProviderFailed(reason, model=request.model) from exc
     except openai.APIStatusError as exc:
         raise ProviderFailed(
             _("The AI provider refused the request (HTTP %(status)s).")

@@ -26,8 +26,8 @@ MAX_QUERY_TERMS = 32
 
 # Words that say nothing about what is asked (English, plus the commonest of the product's
 # other languages); PostgreSQL's own configurations drop theirs.
-STOPWORDS = frozenset(
-    """a about above after again all am an and any are as at be because been before being
+_STOPWORD_TEXT = """a about above after again all am an and any are as at be because been
+    before being
     below between both but by can could did do does doing down during each few for from
     further had has have having he her here hers him his how i if in into is it its just
     me more most my no nor not now of off on once only or other our ours out over own same
@@ -35,8 +35,8 @@ STOPWORDS = frozenset(
     through to too under until up very was we were what when where which while who whom
     why will with would you your yours hi hello please thanks thank tell know want like
     get much many also us de la el en que y los las un una por con para es o el del se
-    no lo le su al como mas pero sus ya o и в не на что я с он как а то это по но из у""".split()
-)
+    no lo le su al como mas pero sus ya o и в не на что я с он как а то это по но из у"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,9 +133,8 @@ def rank_in_python(question: str, *, limit: int = 5) -> list[RetrievedChunk]:
     wanted = set(terms(question))
     if not wanted:
         return []
-    rows = list(
-        KnowledgeChunk.objects.order_by().values_list("id", "document_id", "document__title", "text")
-    )
+    columns = ("id", "document_id", "document__title", "text")
+    rows = list(KnowledgeChunk.objects.order_by().values_list(*columns))
     if not rows:
         return []
     bags = []
