@@ -32,7 +32,6 @@ PLACEHOLDERS = [
     "crm:deals",
     "crm:calendar",
     "crm:campaigns",
-    "channels:bot",
     "privacy:centre",
 ]
 
