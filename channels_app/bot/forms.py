@@ -30,6 +30,12 @@ class BotProfileForm(forms.ModelForm):
         ),
     )
     clear_api_key = forms.BooleanField(label=_("Remove the API key"), required=False)
+    api_base_url = forms.URLField(
+        label=_("API base URL"),
+        required=False,
+        assume_scheme="https",
+        help_text=_("Any OpenAI-compatible server. Empty: the platform's."),
+    )
 
     class Meta:
         model = BotProfile
@@ -61,7 +67,6 @@ class BotProfileForm(forms.ModelForm):
                 "One per line: a customer message with one of them goes to a person at once."
             ),
             "model": _("Empty: the platform's default model."),
-            "api_base_url": _("Any OpenAI-compatible server. Empty: the platform's."),
         }
 
     def __init__(self, *args, **kwargs):
