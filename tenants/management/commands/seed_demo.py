@@ -21,6 +21,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from channels_app.bot.demo import seed_bot
 from tenants import services
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant, User
@@ -85,6 +86,7 @@ class Command(BaseCommand):
         # soon as it is queued, so the phone's delivered/read reports find it sent.
         with tenant_context(tenant):
             channel = seed_messaging(tenant=tenant)
+            seed_bot(tenant=tenant)
         self.report(tenant, admin_password, channel)
 
     def seed(self) -> Tenant:
