@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Value
 from django.utils.translation import gettext as _
 
-from channels_app.bot.models import KnowledgeChunk, KnowledgeDocument
+from channels_app.bot.models import KnowledgeChunk, KnowledgeDocument, KnowledgeTerm
 from tenants.context import require_current_tenant
 
 # Chunk sizes in characters: about a paragraph or two each, overlapping so an answer that
@@ -229,11 +229,13 @@ def update_document(
 
 @transaction.atomic
 def delete_document(*, document: KnowledgeDocument) -> None:
+    _count_terms(document=document, sign=-1)
     document.delete()  # its chunks go with it (CASCADE)
 
 
 def rebuild_chunks(*, document: KnowledgeDocument) -> int:
     """Replace the document's chunks with fresh ones from its text (and title)."""
+    _count_terms(document=document, sign=-1)
     KnowledgeChunk.objects.filter(document=document).delete()
     chunks = [
         KnowledgeChunk(
@@ -243,6 +245,7 @@ def rebuild_chunks(*, document: KnowledgeDocument) -> int:
     ]
     KnowledgeChunk.objects.bulk_create(chunks, batch_size=500)
     update_search_vectors(document=document)
+    _count_terms(document=document, sign=1)
     return len(chunks)
 
 
@@ -256,3 +259,70 @@ def update_search_vectors(*, document: KnowledgeDocument) -> None:
         search_vector=SearchVector(Value(document.title), weight="A", config=config)
         + SearchVector("text", weight="B", config=config)
     )
+
+
+def rebuild_search_vectors() -> int:
+    """PostgreSQL: recompute the vector of every chunk of the active business in one statement
+    (after a bulk import, or when documents changed language). Returns the rows updated."""
+    if connection.vendor != "postgresql":
+        return 0
+    chunks = KnowledgeChunk._meta.db_table
+    documents = KnowledgeDocument._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {chunks} AS c SET search_vector =
+                setweight(to_tsvector(d.language::regconfig, COALESCE(d.title, '')), 'A')
+                || setweight(to_tsvector(d.language::regconfig, COALESCE(c.text, '')), 'B')
+            FROM {documents} AS d
+            WHERE d.id = c.document_id AND c.tenant_id = %s AND d.tenant_id = %s
+            """,  # noqa: S608 - our own table names; values are parameters
+            [require_current_tenant().pk] * 2,
+        )
+        updated = cursor.rowcount
+    rebuild_terms()
+    return updated
+
+
+# --- Word counts (PostgreSQL) ---------------------------------------------------------------
+
+_TERMS = KnowledgeTerm._meta.db_table
+
+
+def _count_terms(*, document: KnowledgeDocument, sign: int) -> None:
+    """Add (sign 1) or take away (-1) the document's chunks from the business's word counts."""
+    if connection.vendor != "postgresql" or document.pk is None:
+        return
+    chunks = KnowledgeChunk._meta.db_table
+    # ts_stat takes the text of a query: the id is an integer of ours, not user input.
+    source = f"SELECT search_vector FROM {chunks} WHERE document_id = {int(document.pk)}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {_TERMS} AS t (tenant_id, lexeme, chunks)
+            SELECT %s, word, %s * ndoc FROM ts_stat(%s) ORDER BY word
+            ON CONFLICT (tenant_id, lexeme) DO UPDATE SET chunks = t.chunks + EXCLUDED.chunks
+            """,  # noqa: S608 - our own table name; values are parameters
+            [document.tenant_id, sign, source],
+        )
+        if sign < 0:
+            cursor.execute(
+                f"DELETE FROM {_TERMS} WHERE tenant_id = %s AND chunks <= 0",  # noqa: S608
+                [document.tenant_id],
+            )
+
+
+def rebuild_terms() -> None:
+    """Count every word of the active business's chunks afresh (after a bulk import)."""
+    if connection.vendor != "postgresql":
+        return
+    tenant_id = int(require_current_tenant().pk)
+    chunks = KnowledgeChunk._meta.db_table
+    source = f"SELECT search_vector FROM {chunks} WHERE tenant_id = {tenant_id}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {_TERMS} WHERE tenant_id = %s", [tenant_id])  # noqa: S608
+        cursor.execute(
+            f"INSERT INTO {_TERMS} (tenant_id, lexeme, chunks) "  # noqa: S608
+            "SELECT %s, word, ndoc FROM ts_stat(%s)",
+            [tenant_id, source],
+        )

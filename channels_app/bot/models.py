@@ -121,6 +121,21 @@ class KnowledgeChunk(TenantOwned):
         indexes = [GinIndex(fields=["search_vector"], name="knowledge_chunk_search")]
 
 
+class KnowledgeTerm(TenantOwned):
+    """How many of the business's chunks contain each search lexeme (PostgreSQL): retrieval
+    searches by the question's telling words and leaves out those found nearly everywhere,
+    so a large knowledge base is not ranked in full for every question. Kept in step with
+    the chunks by `channels_app.bot.knowledge`."""
+
+    lexeme = models.TextField()
+    chunks = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "lexeme"], name="knowledge_term_unique")
+        ]
+
+
 class TokenBalance(TenantOwned):
     """The business's AI token balance; the bot stops at zero."""
 

@@ -2,9 +2,9 @@
 answer a question, best first.
 
 PostgreSQL: a ranked full-text query (`ts_rank` over the chunks' `tsvector`, title weighted
-above text, in the business's language, through the GIN index); any of the question's words
-may match, the rank rewards chunks that match more of them. SQLite (development): the same
-question ranked in Python with BM25 over the chunks' words.
+above text, in the business's language, through the GIN index). The question's telling words
+(see `search_query`) are searched: any may match, the rank rewards chunks that match more.
+SQLite (development): the same question ranked in Python with BM25 over the chunks' words.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import math
 import re
 from collections import Counter
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F
 
-from channels_app.bot.knowledge import tenant_search_config
-from channels_app.bot.models import KnowledgeChunk
+from channels_app.bot.knowledge import search_config
+from channels_app.bot.models import KnowledgeChunk, KnowledgeDocument, KnowledgeTerm
+from tenants.context import require_current_tenant
 
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 32
@@ -93,26 +92,73 @@ def retrieve(*, question: str, limit: int = 5) -> list[RetrievedChunk]:
     ]
 
 
-def _tsquery_text(question: str) -> str:
-    words = []
-    for word in WORD.findall(question.lower()):
-        if word in STOPWORDS or word in words or "_" in word:
-            continue
-        words.append(word)
-    return " | ".join(words[:MAX_QUERY_TERMS])
+# A question is searched by its rarest words whose chunks add up to at most this many: words
+# found in most chunks ("price", "open" in a shop's knowledge base) say little about which
+# chunk answers, and ranking every chunk that holds them would cost a large knowledge base
+# its speed.
+TERM_BUDGET = 2000
+AND_TERMS = 3
+
+
+def _quote(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def search_query(question: str) -> str | None:
+    """The tsquery (as text) retrieval runs for `question` in the active business, or None
+    when none of its words is in the knowledge base."""
+    tenant = require_current_tenant()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT t.lexeme, t.chunks
+            FROM (
+                SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%s::regconfig, %s)))
+                    AS lexeme
+            ) AS q
+            JOIN {KnowledgeTerm._meta.db_table} AS t
+              ON t.tenant_id = %s AND t.lexeme = q.lexeme AND t.chunks > 0
+            ORDER BY t.chunks, t.lexeme
+            LIMIT %s
+            """,  # noqa: S608 - our own table name; values are parameters
+            [search_config(tenant.language), question, tenant.pk, MAX_QUERY_TERMS],
+        )
+        found = cursor.fetchall()
+    if not found:
+        return None
+    chosen, total = [], 0
+    for lexeme, chunks in found:
+        if chosen and total + chunks > TERM_BUDGET:
+            break
+        chosen.append(lexeme)
+        total += chunks
+    if total > TERM_BUDGET and len(found) > 1:
+        # Even the rarest word is nearly everywhere: the chunks must hold the rarest together.
+        return " & ".join(_quote(lexeme) for lexeme, _chunks in found[:AND_TERMS])
+    return " | ".join(_quote(lexeme) for lexeme in chosen)
 
 
 def _rank_in_postgres(question: str, *, limit: int) -> list[RetrievedChunk]:
-    text = _tsquery_text(question)
-    if not text:
+    query = search_query(question)
+    if query is None:
         return []
-    query = SearchQuery(text, search_type="raw", config=tenant_search_config())
-    rows = (
-        KnowledgeChunk.objects.filter(search_vector=query)
-        .annotate(rank=SearchRank(F("search_vector"), query, normalization=1))
-        .order_by("-rank", "id")
-        .values_list("id", "document_id", "document__title", "text", "rank")[:limit]
-    )
+    chunks, documents = KnowledgeChunk._meta.db_table, KnowledgeDocument._meta.db_table
+    tenant_id = require_current_tenant().pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT c.id, c.document_id, d.title, c.text,
+                   ts_rank(c.search_vector, query.q, 1) AS rank
+            FROM {chunks} AS c
+            JOIN {documents} AS d ON d.id = c.document_id AND d.tenant_id = c.tenant_id,
+                 (SELECT %s::tsquery AS q) AS query
+            WHERE c.tenant_id = %s AND c.search_vector @@ query.q
+            ORDER BY rank DESC, c.id
+            LIMIT %s
+            """,  # noqa: S608 - our own table names; values are parameters
+            [query, tenant_id, limit],
+        )
+        rows = cursor.fetchall()
     return [
         RetrievedChunk(
             chunk_id=pk, document_id=document_id, document_title=title, text=body, score=rank

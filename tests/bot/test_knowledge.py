@@ -204,3 +204,18 @@ def test_every_chunk_gets_a_search_vector(tenant_a):
         total = KnowledgeChunk.objects.count()
 
     assert total >= 2 and missing == 0
+
+
+@pytest.mark.postgres_only
+def test_rebuilding_all_vectors_gives_what_each_edit_gives(tenant_a, tenant_b):
+    with tenant_context(tenant_b):
+        knowledge.add_document(title="Other", content="Someone else's text.")
+    with tenant_context(tenant_a):
+        knowledge.add_document(title="Hours", content="We open at nine.\n\n" + "word " * 300)
+        before = dict(KnowledgeChunk.objects.values_list("id", "search_vector"))
+        KnowledgeChunk.objects.update(search_vector=None)
+
+        updated = knowledge.rebuild_search_vectors()
+
+        after = dict(KnowledgeChunk.objects.values_list("id", "search_vector"))
+    assert updated == len(before) and after == before

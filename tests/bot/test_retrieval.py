@@ -73,3 +73,46 @@ def test_coverage_says_how_much_of_the_question_the_chunk_holds(tenant_a, shop):
 
     assert best.coverage == 1.0
     assert all(chunk.coverage < 0.5 for chunk in weak)
+
+
+# --- Word counts: the question's telling words are searched (PostgreSQL) --------------------
+
+
+def counts(tenant) -> dict[str, int]:
+    from channels_app.bot.models import KnowledgeTerm
+
+    with tenant_context(tenant):
+        return dict(KnowledgeTerm.objects.values_list("lexeme", "chunks"))
+
+
+@pytest.mark.postgres_only
+def test_word_counts_follow_adding_editing_and_deleting(tenant_a):
+    with tenant_context(tenant_a):
+        first = knowledge.add_document(title="Hours", content="We open at nine.")
+        knowledge.add_document(title="Prices", content="A service costs 95 euros. We open late.")
+    assert counts(tenant_a)["open"] == 2 and counts(tenant_a)["hour"] == 1
+
+    with tenant_context(tenant_a):
+        knowledge.update_document(document=first, title="Hours", content="Closed on Sundays.")
+    assert counts(tenant_a)["open"] == 1 and counts(tenant_a)["sunday"] == 1
+
+    with tenant_context(tenant_a):
+        knowledge.delete_document(document=first)
+    assert "sunday" not in counts(tenant_a) and "hour" not in counts(tenant_a)
+
+
+@pytest.mark.postgres_only
+def test_words_found_nearly_everywhere_are_left_out_of_the_search(tenant_a, monkeypatch):
+    monkeypatch.setattr(retrieval, "TERM_BUDGET", 6)
+    with tenant_context(tenant_a):
+        for number in range(8):
+            knowledge.add_document(title=f"Bike {number}", content=f"Our bike model {number}.")
+        knowledge.add_document(title="Helmets", content="Every bike needs a helmet: 30 euros.")
+
+        query = retrieval.search_query("How much is a helmet for my bike?")
+        found = retrieval.retrieve(question="How much is a helmet for my bike?")
+        everywhere = retrieval.search_query("bike")
+
+    assert query == "'helmet'"  # "bike" is in 9 chunks: over the budget
+    assert found[0].document_title == "Helmets"
+    assert everywhere == "'bike'"  # the only word: searched anyway
