@@ -330,8 +330,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args(argv)
-    questions_n = args.questions or (300 if args.quick else 1000)
-    messages_n = args.messages or (120 if args.quick else 400)
+    questions_n = args.questions or (200 if args.quick else 1000)
+    messages_n = args.messages or (80 if args.quick else 400)
     others = 400 if args.quick else 2000
 
     (ROOT / "var").mkdir(exist_ok=True)

@@ -95,18 +95,21 @@ def retrieve(*, question: str, limit: int = 5) -> list[RetrievedChunk]:
 # A question is searched by its rarest words whose chunks add up to at most this many: words
 # found in most chunks ("price", "open" in a shop's knowledge base) say little about which
 # chunk answers, and ranking every chunk that holds them would cost a large knowledge base
-# its speed.
-TERM_BUDGET = 2000
+# its speed. When even the rarest word is over the budget, the chunks must hold the rarest
+# words together (three, then two, then the rarest alone), and at most CANDIDATES of them
+# are ranked: such a question has no telling word.
+TERM_BUDGET = 1000
 AND_TERMS = 3
+CANDIDATES = 1000
 
 
 def _quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def search_query(question: str) -> str | None:
-    """The tsquery (as text) retrieval runs for `question` in the active business, or None
-    when none of its words is in the knowledge base."""
+def _question_terms(question: str) -> list[tuple[str, int]]:
+    """The question's lexemes found in the active business's knowledge base, with how many
+    chunks hold each, rarest first."""
     tenant = require_current_tenant()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -123,42 +126,61 @@ def search_query(question: str) -> str | None:
             """,  # noqa: S608 - our own table name; values are parameters
             [search_config(tenant.language), question, tenant.pk, MAX_QUERY_TERMS],
         )
-        found = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def search_queries(question: str) -> list[str]:
+    """The tsqueries (as text) retrieval tries for `question`, in order, until one finds
+    chunks; empty when none of its words is in the knowledge base."""
+    found = _question_terms(question)
     if not found:
-        return None
+        return []
     chosen, total = [], 0
     for lexeme, chunks in found:
         if chosen and total + chunks > TERM_BUDGET:
             break
         chosen.append(lexeme)
         total += chunks
-    if total > TERM_BUDGET and len(found) > 1:
-        # Even the rarest word is nearly everywhere: the chunks must hold the rarest together.
-        return " & ".join(_quote(lexeme) for lexeme, _chunks in found[:AND_TERMS])
-    return " | ".join(_quote(lexeme) for lexeme in chosen)
+    if total <= TERM_BUDGET or len(found) == 1:
+        return [" | ".join(_quote(lexeme) for lexeme in chosen)]
+    rarest = [_quote(lexeme) for lexeme, _chunks in found[:AND_TERMS]]
+    return [" & ".join(rarest[:count]) for count in range(len(rarest), 0, -1)]
+
+
+def search_query(question: str) -> str | None:
+    queries = search_queries(question)
+    return queries[0] if queries else None
 
 
 def _rank_in_postgres(question: str, *, limit: int) -> list[RetrievedChunk]:
-    query = search_query(question)
-    if query is None:
-        return []
     chunks, documents = KnowledgeChunk._meta.db_table, KnowledgeDocument._meta.db_table
     tenant_id = require_current_tenant().pk
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT c.id, c.document_id, d.title, c.text,
-                   ts_rank(c.search_vector, query.q, 1) AS rank
-            FROM {chunks} AS c
-            JOIN {documents} AS d ON d.id = c.document_id AND d.tenant_id = c.tenant_id,
-                 (SELECT %s::tsquery AS q) AS query
-            WHERE c.tenant_id = %s AND c.search_vector @@ query.q
-            ORDER BY rank DESC, c.id
-            LIMIT %s
-            """,  # noqa: S608 - our own table names; values are parameters
-            [query, tenant_id, limit],
-        )
-        rows = cursor.fetchall()
+    rows = []
+    for query in search_queries(question):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT m.id, m.document_id, d.title, m.text, m.rank
+                FROM (
+                    SELECT c.id, c.document_id, c.text,
+                           ts_rank(c.search_vector, query.q, 1) AS rank
+                    FROM (
+                        SELECT id, document_id, text, search_vector
+                        FROM {chunks}
+                        WHERE tenant_id = %(tenant)s AND search_vector @@ %(query)s::tsquery
+                        LIMIT %(candidates)s
+                    ) AS c, (SELECT %(query)s::tsquery AS q) AS query
+                    ORDER BY rank DESC, c.id
+                    LIMIT %(limit)s
+                ) AS m
+                JOIN {documents} AS d ON d.id = m.document_id AND d.tenant_id = %(tenant)s
+                ORDER BY m.rank DESC, m.id
+                """,  # noqa: S608 - our own table names; values are parameters
+                {"tenant": tenant_id, "query": query, "candidates": CANDIDATES, "limit": limit},
+            )
+            rows = cursor.fetchall()
+        if rows:
+            break
     return [
         RetrievedChunk(
             chunk_id=pk, document_id=document_id, document_title=title, text=body, score=rank

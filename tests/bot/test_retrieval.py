@@ -116,3 +116,20 @@ def test_words_found_nearly_everywhere_are_left_out_of_the_search(tenant_a, monk
     assert query == "'helmet'"  # "bike" is in 9 chunks: over the budget
     assert found[0].document_title == "Helmets"
     assert everywhere == "'bike'"  # the only word: searched anyway
+
+
+@pytest.mark.postgres_only
+def test_a_question_with_only_common_words_needs_them_together(tenant_a, monkeypatch):
+    monkeypatch.setattr(retrieval, "TERM_BUDGET", 1)
+    with tenant_context(tenant_a):
+        for number in range(5):
+            knowledge.add_document(title=f"Bike {number}", content=f"Red bike, model {number}.")
+        knowledge.add_document(title="Blue", content="A blue bike costs more than a red one.")
+        knowledge.add_document(title="Green", content="Green bikes cost less than red ones.")
+
+        queries = retrieval.search_queries("red bike cost")
+        found = retrieval.retrieve(question="red bike cost")
+
+    # Even the rarest word is over the budget: the rarest together, then fewer of them.
+    assert queries == ["'cost' & 'bike' & 'red'", "'cost' & 'bike'", "'cost'"]
+    assert {chunk.document_title for chunk in found} == {"Blue", "Green"}
