@@ -11,4 +11,5 @@ urlpatterns = [
     path("usage/", views.bot_usage, name="bot_usage"),
     path("channels/<int:channel_id>/", views.bot_channel, name="bot_channel"),
     path("channels/<int:channel_id>/delete/", views.bot_channel_delete, name="bot_channel_delete"),
+    path("conversations/<int:conversation_id>/resume/", views.bot_resume, name="bot_resume"),
 ]

@@ -19,7 +19,7 @@ from channels_app.bot.forms import (
     UploadForm,
 )
 from channels_app.bot.models import BotProfile, BotRun, KnowledgeDocument
-from channels_app.models import Channel
+from channels_app.models import Channel, Conversation
 from tenants.models import Role
 from tenants.permissions import tenant_view
 
@@ -277,3 +277,17 @@ def knowledge_document_delete(request, knowledge_document_id: int):
     knowledge.delete_document(document=document)
     messages.success(request, _("“%(title)s” was deleted.") % {"title": title})
     return redirect("channels:knowledge", tenant_slug=request.tenant.slug)
+
+
+@require_POST
+@tenant_view(Role.AGENT)
+def bot_resume(request, conversation_id: int):
+    """After a hand-off: let the bot answer this conversation's next messages again."""
+    from channels_app.services.conversations import resume_bot
+
+    conversation = get_object_or_404(Conversation, pk=conversation_id)
+    resume_bot(conversation=conversation, by=request.user)
+    messages.success(request, _("The bot answers this conversation again."))
+    return redirect(
+        "channels:inbox_thread", tenant_slug=request.tenant.slug, conversation_id=conversation.pk
+    )

@@ -342,3 +342,31 @@ def test_the_thread_shows_why_the_bot_handed_over(
     assert "The bot handed this over to a person" in html
     assert "The customer asked for a person" in html
     assert "Unassigned" in html
+
+
+def test_after_a_hand_off_an_agent_lets_the_bot_answer_again(
+    client, tenant_a, channel, profile, balance, openai_stub
+):
+    from channels_app.models import Conversation
+
+    client.force_login(member(tenant_a, role=Role.AGENT))
+    conversation = conversation_on(channel)
+    question = customer_sends(conversation, "operator please")
+    with tenant_context(tenant_a):
+        reply_to_message(message_id=question.pk)
+    thread = reverse(
+        "channels:inbox_thread",
+        kwargs={"tenant_slug": tenant_a.slug, "conversation_id": conversation.pk},
+    )
+    assert "Let the bot answer again" in client.get(thread).content.decode()
+
+    response = client.post(url("bot_resume", tenant_a, conversation_id=conversation.pk))
+
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        conversation = Conversation.objects.get(pk=conversation.pk)
+    assert conversation.bot_active and conversation.handoff_reason == ""
+    openai_stub.answer("We open at nine.")
+    later = customer_sends(conversation, "When do you open?")
+    with tenant_context(tenant_a):
+        assert reply_to_message(message_id=later.pk).outcome == "answered"
