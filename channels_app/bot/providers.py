@@ -211,15 +211,13 @@ def local_answer(request: BotRequest) -> BotAnswer:
     """Quote the sentences of the best chunk that match the question, or hand off."""
     best = request.chunks[0] if request.chunks else None
     if best is None or best.coverage < LOCAL_MIN_COVERAGE:
-        return BotAnswer(
-            text="",
-            hand_off=True,
-            reason=_("The knowledge base has no answer to this question."),
-            provider=LOCAL,
-            model=LOCAL_MODEL,
-        )
+        return BotAnswer(text="", hand_off=True, reason="", provider=LOCAL, model=LOCAL_MODEL)
     wanted = set(terms(request.question))
-    sentences = [s.strip() for s in SENTENCE.split(best.text) if s.strip()]
+    sentences = [
+        sentence.strip()
+        for sentence in SENTENCE.split(best.text)
+        if sentence.strip() and not _is_heading(sentence.strip(), best.document_title)
+    ]
     scored = [(len(wanted & set(terms(s))), index) for index, s in enumerate(sentences)]
     top = max(score for score, _index in scored) if scored else 0
     if top == 0:
@@ -234,6 +232,11 @@ def local_answer(request: BotRequest) -> BotAnswer:
         provider=LOCAL,
         model=LOCAL_MODEL,
     )
+
+
+def _is_heading(line: str, title: str) -> bool:
+    """A chunk's heading line (Markdown sections start their chunks with one): not an answer."""
+    return line == title or (len(line.split()) <= 6 and not line.endswith((".", "!", "?", ":")))
 
 
 def shorten(text: str, limit: int) -> str:

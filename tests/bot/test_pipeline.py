@@ -579,4 +579,21 @@ def test_the_local_responder_hands_off_when_the_knowledge_base_has_no_answer(
 
     run = run_of(inbound)
     assert run.outcome == BotRun.Outcome.HANDED_OFF
-    assert_waiting_for_a_person(run.conversation, "knowledge base has no answer")
+    assert_waiting_for_a_person(run.conversation, "could not answer from the knowledge base")
+
+
+def test_the_local_responder_quotes_sentences_not_section_headings(
+    tenant_a, channel, profile, balance, no_openai_key
+):
+    with tenant_context(tenant_a):
+        knowledge.add_document(
+            title="Clinic",
+            kind="markdown",
+            content="# Opening hours\n\nWe open at 8:00 on weekdays. Saturdays 9:00 to 13:00.",
+        )
+
+    inbound = write(channel, "When do you open on Saturdays?")
+
+    assert run_of(inbound).reply_message.body == (
+        "We open at 8:00 on weekdays. Saturdays 9:00 to 13:00."
+    )
