@@ -290,26 +290,57 @@ _TERMS = KnowledgeTerm._meta.db_table
 
 
 def _count_terms(*, document: KnowledgeDocument, sign: int) -> None:
-    """Add (sign 1) or take away (-1) the document's chunks from the business's word counts."""
+    """Add (sign 1) or take away (-1) the document's chunks from the business's word counts
+    and postings."""
     if connection.vendor != "postgresql" or document.pk is None:
         return
     chunks = KnowledgeChunk._meta.db_table
-    # ts_stat takes the text of a query: the id is an integer of ours, not user input.
-    source = f"SELECT search_vector FROM {chunks} WHERE document_id = {int(document.pk)}"  # noqa: S608
+    params = {
+        "tenant": document.tenant_id,
+        "document": document.pk,
+        "cap": KnowledgeTerm.POSTINGS_CAP,
+    }
+    words = f"""
+        SELECT lexeme, count(*) AS n, array_agg(id ORDER BY id) AS ids
+        FROM (
+            SELECT c.id, unnest(tsvector_to_array(c.search_vector)) AS lexeme
+            FROM {chunks} AS c
+            WHERE c.document_id = %(document)s AND c.tenant_id = %(tenant)s
+        ) AS w
+        GROUP BY lexeme
+    """  # noqa: S608 - our own table name
     with connection.cursor() as cursor:
+        if sign > 0:
+            cursor.execute(
+                f"""
+                INSERT INTO {_TERMS} AS t (tenant_id, lexeme, chunks, chunk_ids)
+                SELECT %(tenant)s, lexeme, n, CASE WHEN n <= %(cap)s THEN ids END
+                FROM ({words}) AS s ORDER BY lexeme
+                ON CONFLICT (tenant_id, lexeme) DO UPDATE SET
+                    chunks = t.chunks + EXCLUDED.chunks,
+                    chunk_ids = CASE
+                        WHEN t.chunk_ids IS NULL OR EXCLUDED.chunk_ids IS NULL
+                             OR t.chunks + EXCLUDED.chunks > %(cap)s THEN NULL
+                        ELSE t.chunk_ids || EXCLUDED.chunk_ids END
+                """,  # noqa: S608 - our own table names; values are parameters
+                params,
+            )
+            return
         cursor.execute(
             f"""
-            INSERT INTO {_TERMS} AS t (tenant_id, lexeme, chunks)
-            SELECT %s, word, %s * ndoc FROM ts_stat(%s) ORDER BY word
-            ON CONFLICT (tenant_id, lexeme) DO UPDATE SET chunks = t.chunks + EXCLUDED.chunks
-            """,  # noqa: S608 - our own table name; values are parameters
-            [document.tenant_id, sign, source],
+            UPDATE {_TERMS} AS t SET
+                chunks = t.chunks - s.n,
+                chunk_ids = CASE WHEN t.chunk_ids IS NULL THEN NULL ELSE
+                    ARRAY(SELECT x FROM unnest(t.chunk_ids) AS x WHERE x <> ALL (s.ids)) END
+            FROM ({words}) AS s
+            WHERE t.tenant_id = %(tenant)s AND t.lexeme = s.lexeme
+            """,  # noqa: S608 - our own table names; values are parameters
+            params,
         )
-        if sign < 0:
-            cursor.execute(
-                f"DELETE FROM {_TERMS} WHERE tenant_id = %s AND chunks <= 0",  # noqa: S608
-                [document.tenant_id],
-            )
+        cursor.execute(
+            f"DELETE FROM {_TERMS} WHERE tenant_id = %s AND chunks <= 0",  # noqa: S608
+            [document.tenant_id],
+        )
 
 
 def rebuild_terms() -> None:
@@ -318,11 +349,18 @@ def rebuild_terms() -> None:
         return
     tenant_id = int(require_current_tenant().pk)
     chunks = KnowledgeChunk._meta.db_table
-    source = f"SELECT search_vector FROM {chunks} WHERE tenant_id = {tenant_id}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {_TERMS} WHERE tenant_id = %s", [tenant_id])  # noqa: S608
         cursor.execute(
-            f"INSERT INTO {_TERMS} (tenant_id, lexeme, chunks) "  # noqa: S608
-            "SELECT %s, word, ndoc FROM ts_stat(%s)",
-            [tenant_id, source],
+            f"""
+            INSERT INTO {_TERMS} (tenant_id, lexeme, chunks, chunk_ids)
+            SELECT %(tenant)s, lexeme, count(*),
+                   CASE WHEN count(*) <= %(cap)s THEN array_agg(id ORDER BY id) END
+            FROM (
+                SELECT id, unnest(tsvector_to_array(search_vector)) AS lexeme
+                FROM {chunks} WHERE tenant_id = %(tenant)s
+            ) AS w
+            GROUP BY lexeme
+            """,  # noqa: S608 - our own table names; values are parameters
+            {"tenant": tenant_id, "cap": KnowledgeTerm.POSTINGS_CAP},
         )

@@ -98,23 +98,31 @@ def retrieve(*, question: str, limit: int = 5) -> list[RetrievedChunk]:
 # its speed. When even the rarest word is over the budget, the chunks must hold the rarest
 # words together (three, then two, then the rarest alone), and at most CANDIDATES of them
 # are ranked: such a question has no telling word.
-TERM_BUDGET = 1000
+TERM_BUDGET = 500
 AND_TERMS = 3
 CANDIDATES = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+    query: str  # a tsquery, as text
+    # Ids of the chunks that can match (from the word postings), or None: unknown, the
+    # chunks are filtered by the query itself (at most CANDIDATES of them).
+    candidates: list[int] | None
 
 
 def _quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _question_terms(question: str) -> list[tuple[str, int]]:
+def _question_terms(question: str) -> list[tuple[str, int, list[int] | None]]:
     """The question's lexemes found in the active business's knowledge base, with how many
-    chunks hold each, rarest first."""
+    chunks hold each and which (when known), rarest first."""
     tenant = require_current_tenant()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT t.lexeme, t.chunks
+            SELECT t.lexeme, t.chunks, t.chunk_ids
             FROM (
                 SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%s::regconfig, %s)))
                     AS lexeme
@@ -129,22 +137,33 @@ def _question_terms(question: str) -> list[tuple[str, int]]:
         return cursor.fetchall()
 
 
-def search_queries(question: str) -> list[str]:
-    """The tsqueries (as text) retrieval tries for `question`, in order, until one finds
-    chunks; empty when none of its words is in the knowledge base."""
+def searches(question: str) -> list[Search]:
+    """What retrieval tries for `question`, in order, until one finds chunks; empty when none
+    of its words is in the knowledge base."""
     found = _question_terms(question)
     if not found:
         return []
     chosen, total = [], 0
-    for lexeme, chunks in found:
-        if chosen and total + chunks > TERM_BUDGET:
+    for term in found:
+        if chosen and total + term[1] > TERM_BUDGET:
             break
-        chosen.append(lexeme)
-        total += chunks
+        chosen.append(term)
+        total += term[1]
     if total <= TERM_BUDGET or len(found) == 1:
-        return [" | ".join(_quote(lexeme) for lexeme in chosen)]
-    rarest = [_quote(lexeme) for lexeme, _chunks in found[:AND_TERMS]]
-    return [" & ".join(rarest[:count]) for count in range(len(rarest), 0, -1)]
+        known = all(ids is not None for _lexeme, _chunks, ids in chosen)
+        candidates = sorted({i for _l, _c, ids in chosen for i in ids}) if known else None
+        return [Search(" | ".join(_quote(t[0]) for t in chosen), candidates)]
+    rarest = found[:AND_TERMS]
+    first_ids = rarest[0][2]
+    candidates = first_ids[:CANDIDATES] if first_ids is not None else None
+    return [
+        Search(" & ".join(_quote(t[0]) for t in rarest[:count]), candidates)
+        for count in range(len(rarest), 0, -1)
+    ]
+
+
+def search_queries(question: str) -> list[str]:
+    return [search.query for search in searches(question)]
 
 
 def search_query(question: str) -> str | None:
@@ -156,7 +175,10 @@ def _rank_in_postgres(question: str, *, limit: int) -> list[RetrievedChunk]:
     chunks, documents = KnowledgeChunk._meta.db_table, KnowledgeDocument._meta.db_table
     tenant_id = require_current_tenant().pk
     rows = []
-    for query in search_queries(question):
+    for search in searches(question):
+        # By primary key when the candidates are known (an index the row-level security
+        # check allows), else filtered by the query itself.
+        where = "id = ANY(%(ids)s)" if search.candidates is not None else "TRUE"
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
@@ -167,7 +189,8 @@ def _rank_in_postgres(question: str, *, limit: int) -> list[RetrievedChunk]:
                     FROM (
                         SELECT id, document_id, text, search_vector
                         FROM {chunks}
-                        WHERE tenant_id = %(tenant)s AND search_vector @@ %(query)s::tsquery
+                        WHERE tenant_id = %(tenant)s AND {where}
+                          AND search_vector @@ %(query)s::tsquery
                         LIMIT %(candidates)s
                     ) AS c, (SELECT %(query)s::tsquery AS q) AS query
                     ORDER BY rank DESC, c.id
@@ -175,8 +198,14 @@ def _rank_in_postgres(question: str, *, limit: int) -> list[RetrievedChunk]:
                 ) AS m
                 JOIN {documents} AS d ON d.id = m.document_id AND d.tenant_id = %(tenant)s
                 ORDER BY m.rank DESC, m.id
-                """,  # noqa: S608 - our own table names; values are parameters
-                {"tenant": tenant_id, "query": query, "candidates": CANDIDATES, "limit": limit},
+                """,  # noqa: S608 - our own table names and a fixed condition; values are parameters
+                {
+                    "tenant": tenant_id,
+                    "ids": search.candidates,
+                    "query": search.query,
+                    "candidates": CANDIDATES,
+                    "limit": limit,
+                },
             )
             rows = cursor.fetchall()
         if rows:

@@ -133,3 +133,27 @@ def test_a_question_with_only_common_words_needs_them_together(tenant_a, monkeyp
     # Even the rarest word is over the budget: the rarest together, then fewer of them.
     assert queries == ["'cost' & 'bike' & 'red'", "'cost' & 'bike'", "'cost'"]
     assert {chunk.document_title for chunk in found} == {"Blue", "Green"}
+
+
+@pytest.mark.postgres_only
+def test_postings_list_the_chunks_of_rare_words_and_are_dropped_for_common_ones(
+    tenant_a, monkeypatch
+):
+    from channels_app.bot.models import KnowledgeTerm
+
+    monkeypatch.setattr(KnowledgeTerm, "POSTINGS_CAP", 2)
+    with tenant_context(tenant_a):
+        first = knowledge.add_document(title="One", content="A helmet and a bike.")
+        second = knowledge.add_document(title="Two", content="A bike lock.")
+        knowledge.add_document(title="Three", content="A bike light.")
+        postings = dict(KnowledgeTerm.objects.values_list("lexeme", "chunk_ids"))
+        [first_chunk] = first.chunks.values_list("id", flat=True)
+        [second_chunk] = second.chunks.values_list("id", flat=True)
+        assert postings["helmet"] == [first_chunk]
+        assert postings["bike"] is None  # in three chunks: over the cap
+
+        knowledge.delete_document(document=second)
+        assert KnowledgeTerm.objects.get(lexeme="bike").chunks == 2
+        assert not KnowledgeTerm.objects.filter(lexeme="lock").exists()
+        assert retrieval.retrieve(question="helmet")[0].chunk_id == first_chunk
+        assert second_chunk not in {c.chunk_id for c in retrieval.retrieve(question="bike")}
