@@ -258,6 +258,7 @@ def measure_retrieval(tenant, questions: list[str]) -> tuple[list[float], list[f
 
 def measure_pipeline(tenant, questions: list[str], *, conversations: int):
     """(pipeline ms, provider ms, overhead ms) per answered message."""
+    from django.db import connection
     from django.utils import timezone
 
     from channels_app.bot import pipeline, providers
@@ -278,7 +279,7 @@ def measure_pipeline(tenant, questions: list[str], *, conversations: int):
         finally:
             spent.append((time.perf_counter() - started) * 1000)
 
-    results = []
+    results, statements = [], []
     with OpenAIStub() as stub, tenant_context(tenant):
         providers.answer = timed_answer
         try:
@@ -310,16 +311,24 @@ def measure_pipeline(tenant, questions: list[str], *, conversations: int):
                 Conversation.objects.filter(pk=conversation.pk).update(last_inbound_at=now)
                 stub.answer("Thank you, here is what we know.")
                 before = len(spent)
+                queries = [0]
+
+                def count(execute, sql, params, many, context, queries=queries):
+                    queries[0] += 1
+                    return execute(sql, params, many, context)
+
                 started = time.perf_counter()
-                run = pipeline.reply_to_message(message_id=message.pk)
+                with connection.execute_wrapper(count):
+                    run = pipeline.reply_to_message(message_id=message.pk)
                 total = (time.perf_counter() - started) * 1000
+                statements.append(queries[0])
                 provider = sum(spent[before:])
                 if index >= 10 and run.outcome == BotRun.Outcome.ANSWERED:  # after warm-up
                     results.append((total, provider, total - provider))
         finally:
             providers.answer = original
         answered = BotRun.objects.filter(outcome=BotRun.Outcome.ANSWERED).count()
-    return results, answered
+    return results, answered, statistics.median(statements)
 
 
 def main(argv=None) -> int:
@@ -378,7 +387,7 @@ def main(argv=None) -> int:
         questions = [words.question() for _ in range(questions_n)]
         timings, baseline, hit_rate = measure_retrieval(big, questions)
         small_timings, _small_baseline, _ = measure_retrieval(small, questions[:200])
-        results, answered = measure_pipeline(
+        results, answered, statements = measure_pipeline(
             big, [words.question() for _ in range(messages_n)], conversations=20
         )
     finally:
@@ -402,6 +411,10 @@ def main(argv=None) -> int:
     print(row("  pipeline overhead (run - provider)", overhead))
     print()
     print(f"questions with at least one chunk found: {hit_rate:.0%}; answered runs: {answered}")
+    print(
+        f"SQL statements per pipeline run (median): {statements:.0f}; overhead p50 in "
+        f"baseline round trips: {statistics.median(overhead) / statistics.median(baseline):.1f}"
+    )
     met = p95 < 50 and overhead_p95 < 100
     print(f"target (retrieval p95 < 50 ms, overhead p95 < 100 ms): {'met' if met else 'NOT met'}")
     print(f"bench retrieval: p95_ms={p95:.1f} overhead_ms={overhead_p95:.1f}")

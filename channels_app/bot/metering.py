@@ -87,10 +87,14 @@ def record_usage(
     )
     spent = tokens_in + tokens_out
     if spent:
-        current = balance()
-        TokenBalance.objects.filter(pk=current.pk).update(
+        taken = TokenBalance.objects.update(
             tokens_remaining=Greatest(F("tokens_remaining") - spent, Value(0))
         )
+        if not taken:  # the business's first call: its starting balance, less this one
+            balance()
+            TokenBalance.objects.update(
+                tokens_remaining=Greatest(F("tokens_remaining") - spent, Value(0))
+            )
     return usage
 
 

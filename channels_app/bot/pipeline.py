@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from channels_app.bot import metering, profiles, providers
@@ -282,15 +282,12 @@ def _skip_reason(message: Message, profile) -> str:
 
 
 def _record(message: Message, **values) -> tuple[BotRun, bool]:
-    """The message's run, created with `values` unless a concurrent run recorded it first."""
-    try:
-        with transaction.atomic():
-            return BotRun.objects.get_or_create(
-                inbound_message=message,
-                defaults={"conversation_id": message.conversation_id, **values},
-            )
-    except IntegrityError:
-        return BotRun.objects.get(inbound_message=message), False
+    """The message's run, created with `values` unless a concurrent run recorded it first
+    (get_or_create takes care of that race)."""
+    return BotRun.objects.get_or_create(
+        inbound_message=message,
+        defaults={"conversation_id": message.conversation_id, **values},
+    )
 
 
 def _hand_off(message: Message, *, reason: str, outcome=BotRun.Outcome.HANDED_OFF, **values):
