@@ -260,3 +260,6 @@ class InboundWebhookAdmin(ReadOnlyAdmin):
     list_display = ("id", "channel", "received_at", "content_type", "events", "duplicates")
     list_select_related = ("tenant", "channel")
     fields = ("channel", "received_at", "content_type", "events", "duplicates", "body")
+
+
+from channels_app.bot import admin as bot_admin  # noqa: E402, F401 - registers the bot's models

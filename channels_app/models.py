@@ -420,5 +420,6 @@ from channels_app.bot.models import (  # noqa: E402, F401
     BotRun,
     KnowledgeChunk,
     KnowledgeDocument,
+    KnowledgeTerm,
     TokenBalance,
 )

@@ -66,6 +66,13 @@ declare(
     retention=Retention.BUSINESS,
     note="Chunks and their search vectors, derived from the documents.",
 )
+declare(
+    channels.KnowledgeTerm,
+    fields=("lexeme",),
+    erasure=Erasure.SCAN_AND_DELETE,
+    retention=Retention.BUSINESS,
+    note="Word counts of the knowledge base's chunks, for search.",
+)
 for model in (
     channels.Channel,
     channels.MessageTemplate,

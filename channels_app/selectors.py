@@ -200,7 +200,8 @@ class ThreadPage:
 
 
 def _thread_rows(queryset):
-    return queryset.select_related("author", "template")
+    # The bot's run records: "why the bot said this" and hand-off notes in the thread.
+    return queryset.select_related("author", "template", "answered_by_run__usage", "bot_run")
 
 
 def thread_page(

@@ -78,3 +78,16 @@ def sync_templates(tenant_id: int, channel_id: int) -> dict | None:
     except ProviderError as exc:
         channels.record_sync_failure(channel=channel, reason=exc.reason)
         return None
+
+
+# --- Bot ------------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+@for_tenant
+def bot_reply(tenant_id: int, message_id: int) -> str | None:
+    """The bot's answer to one customer message (safe to run twice: one BotRun per message)."""
+    from channels_app.bot.pipeline import reply_to_message
+
+    run = reply_to_message(message_id=message_id)
+    return run.outcome if run is not None else None

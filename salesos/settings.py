@@ -206,6 +206,27 @@ RATE_LIMIT_REDIS_URL = env("RATE_LIMIT_REDIS_URL", default=REDIS_URL)
 # Delivery: attempts before a transiently failing message is marked failed.
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=6)
 
+# --- AI bot ---------------------------------------------------------------------------------
+# Any OpenAI-compatible server (the official `openai` SDK). With no key (here or in a
+# business's bot profile) the local responder answers extractively from the knowledge base.
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1").rstrip("/")
+OPENAI_MODEL = env("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=20.0)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+# Price per 1,000 tokens, "model=input:output" pairs, comma-separated; models not listed cost
+# OPENAI_DEFAULT_PRICE ("input:output").
+OPENAI_PRICES = env(
+    "OPENAI_PRICES",
+    default="gpt-4o-mini=0.00015:0.0006,gpt-4o=0.0025:0.01,gpt-4.1-mini=0.0004:0.0016",
+)
+OPENAI_DEFAULT_PRICE = env("OPENAI_DEFAULT_PRICE", default="0.001:0.002")
+# Tokens a business starts with (its balance is created on first use).
+BOT_STARTING_TOKENS = env.int("BOT_STARTING_TOKENS", default=50_000)
+# How many of the conversation's latest messages (and knowledge chunks) go into a request.
+BOT_CONTEXT_MESSAGES = env.int("BOT_CONTEXT_MESSAGES", default=10)
+BOT_CONTEXT_CHUNKS = env.int("BOT_CONTEXT_CHUNKS", default=4)
+
 # --- Accounts -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [

@@ -18,6 +18,7 @@ from channels_app.models import (
     InboundWebhook,
     KnowledgeChunk,
     KnowledgeDocument,
+    KnowledgeTerm,
     Message,
     MessageStatusEvent,
     MessageTemplate,
@@ -458,6 +459,14 @@ class KnowledgeChunkFactory(TenantOwnedFactory):
     text = factory.SelfAttribute("document.content")
 
 
+class KnowledgeTermFactory(TenantOwnedFactory):
+    class Meta:
+        model = KnowledgeTerm
+
+    lexeme = factory.Sequence(lambda n: f"word{n}")
+    chunks = 1
+
+
 class TokenBalanceFactory(TenantOwnedFactory):
     class Meta:
         model = TokenBalance
@@ -576,6 +585,7 @@ FACTORY_FOR_MODEL = {
     BotProfile: BotProfileFactory,
     KnowledgeDocument: KnowledgeDocumentFactory,
     KnowledgeChunk: KnowledgeChunkFactory,
+    KnowledgeTerm: KnowledgeTermFactory,
     TokenBalance: TokenBalanceFactory,
     AIUsage: AIUsageFactory,
     BotRun: BotRunFactory,

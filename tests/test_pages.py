@@ -31,7 +31,6 @@ NAV_TARGETS = [
 ]
 PLACEHOLDERS = [
     "crm:campaigns",
-    "channels:bot",
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -116,6 +118,29 @@ class KnowledgeChunk(TenantOwned):
         ordering = ["document", "position"]
         constraints = [
             models.UniqueConstraint(fields=["document", "position"], name="chunk_position_unique")
+        ]
+        indexes = [GinIndex(fields=["search_vector"], name="knowledge_chunk_search")]
+
+
+class KnowledgeTerm(TenantOwned):
+    """How many of the business's chunks contain each search lexeme (PostgreSQL): retrieval
+    searches by the question's telling words and leaves out those found nearly everywhere,
+    so a large knowledge base is not ranked in full for every question. Kept in step with
+    the chunks by `channels_app.bot.knowledge`."""
+
+    # Row-level security keeps PostgreSQL from using the GIN index for `@@` (the operator is
+    # not leakproof, so it may only run after the policy's check): the ids of the chunks
+    # holding a word are kept here while they are few (POSTINGS_CAP), and retrieval fetches
+    # its candidates by primary key. NULL: too many (or not known since a bulk change).
+    POSTINGS_CAP = 2000
+
+    lexeme = models.TextField()
+    chunks = models.IntegerField(default=0)
+    chunk_ids = ArrayField(models.BigIntegerField(), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "lexeme"], name="knowledge_term_unique")
         ]
 
 

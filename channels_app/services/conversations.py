@@ -70,6 +70,26 @@ def set_status(*, conversation: Conversation, status: str, by=None) -> Conversat
     return actions[status](conversation=conversation, by=by)
 
 
+def hand_off(*, conversation: Conversation, reason: str) -> Conversation:
+    """The bot steps back: the conversation waits, unassigned and open, for a person, and
+    agents see `reason`. The bot stays quiet in it until someone lets it answer again."""
+    return _save(
+        conversation,
+        assignee=None,
+        status=Conversation.Status.OPEN,
+        resolved_at=None,
+        bot_active=False,
+        handoff_reason=(reason or "")[:200],
+    )
+
+
+def resume_bot(*, conversation: Conversation, by=None) -> Conversation:
+    """Let the bot answer this conversation again (after a hand-off)."""
+    if conversation.bot_active and not conversation.handoff_reason:
+        return conversation
+    return _save(conversation, bot_active=True, handoff_reason="")
+
+
 def mark_read(*, conversation: Conversation) -> Conversation:
     """Someone opened the thread: nothing in it is unread any more."""
     if conversation.unread_count == 0:

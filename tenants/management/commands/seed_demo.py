@@ -21,6 +21,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from channels_app.bot.demo import seed_bot
 from crm.demo_contacts import seed_contacts
 from crm.demo_deals import seed_deals_and_calendar
 from crm.demo_leads import seed_leads
@@ -95,6 +96,7 @@ class Command(BaseCommand):
             seed_data_requests(tenant=tenant)
             seed_leads(tenant=tenant, owner=User.objects.get(email=OWNER_EMAIL))
             seed_privacy(tenant=tenant)
+            seed_bot(tenant=tenant)
         self.report(tenant, admin_password, channel)
 
     def seed(self) -> Tenant:
