@@ -40,12 +40,14 @@ def platform_subprocessors() -> list[SubProcessor]:
 
 
 def _ai_host(profile: BotProfile | None) -> str | None:
-    """The AI provider's host the bot would call, or None when it answers locally (no key)."""
-    base = (profile.api_base_url if profile else "") or getattr(settings, "OPENAI_BASE_URL", "")
-    has_key = bool((profile and profile.api_key) or getattr(settings, "OPENAI_API_KEY", ""))
-    if not base and not has_key:
+    """The AI provider's host the bot would call, or None when it answers locally (no key).
+    Reads the bot's own provider choice, so the list cannot disagree with what it calls."""
+    from channels_app.bot.providers import config_for
+
+    config = config_for(profile)
+    if config.is_local:
         return None
-    return urlsplit(base).hostname if base else OPENAI_HOST
+    return urlsplit(config.base_url).hostname or OPENAI_HOST
 
 
 def subprocessors() -> list[SubProcessor]:
