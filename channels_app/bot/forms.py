@@ -46,6 +46,7 @@ class BotProfileForm(forms.ModelForm):
             "languages",
             "greeting",
             "handoff_phrases",
+            "handoff_message",
             "max_reply_chars",
             "max_failures",
             "mask_personal_data",
@@ -57,6 +58,7 @@ class BotProfileForm(forms.ModelForm):
             "instructions": forms.Textarea(attrs={"rows": 4}),
             "greeting": forms.Textarea(attrs={"rows": 2}),
             "handoff_phrases": forms.Textarea(attrs={"rows": 3}),
+            "handoff_message": forms.Textarea(attrs={"rows": 2}),
         }
         labels = {"max_failures": _("Hand over after this many failed answers")}
         help_texts = {

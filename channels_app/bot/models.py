@@ -54,6 +54,13 @@ class BotProfile(TenantOwned):
         validators=[MinValueValidator(50), MaxValueValidator(4000)],
     )
     greeting = models.TextField(_("greeting for new conversations"), blank=True)
+    # Sent to the customer when the bot hands the conversation to a person (empty: nothing is
+    # sent, the customer just waits).
+    handoff_message = models.TextField(
+        _("message to the customer when handing over"),
+        blank=True,
+        default="Thanks! A member of our team will reply here shortly.",
+    )
     mask_personal_data = models.BooleanField(
         _("mask phone numbers and e-mail addresses sent to the AI provider"), default=True
     )

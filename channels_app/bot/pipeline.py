@@ -214,10 +214,15 @@ def reply_to_message(*, message_id: int) -> BotRun | None:
     if phrase:
         return _hand_off(
             message,
+            profile=profile,
             reason=_("The customer asked for a person (“%(phrase)s”).") % {"phrase": phrase},
         )
     if not profiles.within_working_hours(profile, zone=message.tenant.zone):
-        return _hand_off(message, reason=_("The message came outside the bot's working hours."))
+        return _hand_off(
+            message,
+            profile=profile,
+            reason=_("The message came outside the bot's working hours."),
+        )
 
     chunks = retrieve(question=message.body, limit=settings.BOT_CONTEXT_CHUNKS)
     history = context_messages(message, limit=settings.BOT_CONTEXT_MESSAGES)
@@ -244,14 +249,19 @@ def reply_to_message(*, message_id: int) -> BotRun | None:
     usage = attempt.usages[-1] if attempt.usages else None
     if attempt.answer is None:
         return _hand_off(
-            message, reason=attempt.failure, outcome=BotRun.Outcome.FAILED, usage=usage, **sent
+            message,
+            profile=profile,
+            reason=attempt.failure,
+            outcome=BotRun.Outcome.FAILED,
+            usage=usage,
+            **sent,
         )
     answer = attempt.answer
     if answer.hand_off:
         reason = _("The bot could not answer from the knowledge base.")
         if answer.reason:
             reason = f"{reason} {answer.reason}"
-        return _hand_off(message, reason=reason, usage=usage, **sent)
+        return _hand_off(message, profile=profile, reason=reason, usage=usage, **sent)
     return _send(message, profile=profile, text=answer.text, usage=usage, **sent)
 
 
@@ -290,14 +300,44 @@ def _record(message: Message, **values) -> tuple[BotRun, bool]:
     )
 
 
-def _hand_off(message: Message, *, reason: str, outcome=BotRun.Outcome.HANDED_OFF, **values):
+def _hand_off(
+    message: Message,
+    *,
+    reason: str,
+    profile=None,
+    outcome=BotRun.Outcome.HANDED_OFF,
+    **values,
+):
+    """Step back for a person; with `profile`, tell the customer so in its hand-off message
+    (a failed send of the bot's own answer passes none: that send would fail too)."""
     from channels_app.services.conversations import hand_off
 
     with transaction.atomic():
         run, created = _record(message, outcome=outcome, reason=reason[:200], **values)
         if created:
             hand_off(conversation=message.conversation, reason=reason)
+            if profile is not None and profile.handoff_message.strip():
+                _tell_customer(message, text=profile.handoff_message.strip())
     return run
+
+
+def _tell_customer(message: Message, *, text: str) -> Message | None:
+    """The hand-off message, through the one send path (the gate and window apply). A refusal
+    is logged: the hand-off itself stands, and agents see the conversation waiting."""
+    from channels_app.services.sending import InvalidMessage, SendRefused, send_message
+
+    try:
+        with transaction.atomic():
+            return send_message(
+                conversation=message.conversation,
+                body=text,
+                purpose=Purpose.TRANSACTIONAL,
+                sender_kind=Message.SenderKind.BOT,
+                idempotency_key=f"bot-handoff-{message.pk}",
+            )
+    except (SendRefused, InvalidMessage) as exc:
+        logger.info("hand-off message for message %s not sent: %s", message.pk, exc)
+        return None
 
 
 def _send(message: Message, *, profile, text: str, **values) -> BotRun:

@@ -26,6 +26,7 @@ EDITABLE_FIELDS = (
     "languages",
     "working_hours",
     "handoff_phrases",
+    "handoff_message",
     "max_reply_chars",
     "greeting",
     "mask_personal_data",

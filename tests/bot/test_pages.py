@@ -342,6 +342,11 @@ def test_the_thread_shows_why_the_bot_handed_over(
     assert "The bot handed this over to a person" in html
     assert "The customer asked for a person" in html
     assert "Unassigned" in html
+    # The list marks the conversation as waiting for a person too.
+    listing = owner_client.get(
+        reverse("channels:inbox", kwargs={"tenant_slug": tenant_a.slug})
+    ).content.decode()
+    assert "Waiting for a person" in listing
 
 
 def test_after_a_hand_off_an_agent_lets_the_bot_answer_again(

@@ -289,7 +289,31 @@ def test_the_customer_asking_for_a_person_hands_off_without_calling_the_model(
     assert run.outcome == BotRun.Outcome.HANDED_OFF
     assert openai_stub.requests == []
     assert_waiting_for_a_person(conversation, "asked for a person")
-    assert bot_messages(tenant_a) == []
+    assert [m.body for m in bot_messages(tenant_a)] == [profile.handoff_message]  # one notice
+
+
+def test_the_hand_off_message_goes_once_and_can_be_switched_off(
+    tenant_a, channel, profile, balance, openai_stub
+):
+    conversation = conversation_on(channel)
+    question = customer_sends(conversation, "operator please")
+    with tenant_context(tenant_a):
+        reply_to_message(message_id=question.pk)
+        reply_to_message(message_id=question.pk)  # a retried task
+    notices = bot_messages(tenant_a)
+    assert [m.body for m in notices] == ["Thanks! A member of our team will reply here shortly."]
+    assert notices[0].purpose == Purpose.TRANSACTIONAL
+
+    with tenant_context(tenant_a):
+        profile.handoff_message = "  "
+        profile.save()
+    other = conversation_on(channel)
+    question = customer_sends(other, "a human, please")
+    with tenant_context(tenant_a):
+        run = reply_to_message(message_id=question.pk)
+    assert run.outcome == BotRun.Outcome.HANDED_OFF
+    assert len(bot_messages(tenant_a)) == 1  # nothing more was sent
+    assert_waiting_for_a_person(other, "asked for a person")
 
 
 def test_the_model_saying_it_cannot_answer_hands_off(
@@ -304,7 +328,7 @@ def test_the_model_saying_it_cannot_answer_hands_off(
     assert run.outcome == BotRun.Outcome.HANDED_OFF
     assert run.usage is not None  # the call that decided it is metered
     assert_waiting_for_a_person(conversation, "Nothing about washing machines.")
-    assert bot_messages(tenant_a) == []
+    assert [m.body for m in bot_messages(tenant_a)] == [profile.handoff_message]  # one notice
 
 
 def test_a_hand_off_written_as_prose_is_still_an_answer(
@@ -384,7 +408,7 @@ def test_provider_errors_are_retried_by_the_client_then_hand_off(
     assert len(openai_stub.requests) == 2
     assert run.outcome == BotRun.Outcome.FAILED
     assert_waiting_for_a_person(conversation, "HTTP 503")
-    assert bot_messages(tenant_a) == []
+    assert [m.body for m in bot_messages(tenant_a)] == [profile.handoff_message]  # one notice
 
 
 def test_a_transient_error_the_client_retries_is_invisible(
