@@ -476,7 +476,7 @@ def main(argv=None) -> int:
         searches = [
             {"q": "lena kruger"},
             {"q": "+1 415 000 123"},
-            {"q": "omar.4242"},
+            {"q": "omar.4214"},  # an e-mail prefix: omar.4214@example.com
             {"q": "hartmann"},
             {"q": "nobody-matches-this"},
         ]
