@@ -226,9 +226,18 @@ def child(import_id: int) -> int:
 
     with tenant_context(contact_import.tenant):
         started_rss = rss_mb()
+        profile_to = os.environ.get("BENCH_IMPORT_PROFILE")  # a path: where the run spends time
+        if profile_to:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         started = time.perf_counter()
         imports.run_import(contact_import=contact_import, on_batch=on_batch)
         seconds = time.perf_counter() - started
+        if profile_to:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
     print(json.dumps({"seconds": seconds, "rss": samples, "start_rss": started_rss}), flush=True)
     return 0
 
