@@ -47,7 +47,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -730,14 +730,23 @@ def _apply(contact: Contact, row: _Row, *, overwrite: bool) -> bool:
     return changed
 
 
-def _values(values: set[str]):
-    """`values` for an `__in` lookup. On PostgreSQL one JSON parameter (a list of 2,000 makes
-    2,000 placeholders, which cost more to send and parse than the lookup itself)."""
-    if connection.vendor != "postgresql" or len(values) < 50:
-        return values
-    from django.db.models.expressions import RawSQL
+def _matching(tenant, column: str, values: set[str]):
+    """The contacts whose `column` ("phone" or "email") is one of `values`.
 
-    return RawSQL("SELECT json_array_elements_text(%s::json)", [json.dumps(list(values))])
+    On PostgreSQL the values are one JSON parameter joined to the table: a list of 2,000 as
+    `IN (%s, …)` costs more to send and parse than the lookup itself, and `= ANY(array)` is
+    compared row by row whenever stale statistics make the planner scan the table (1.7 s a
+    batch at 20,000 contacts); a join stays a hash join or index probes, both fast.
+    """
+    blank = Q(phone="") if column == "phone" else Q()
+    if connection.vendor != "postgresql" or len(values) < 50:
+        return Contact.objects.filter(**{f"{column}__in": values}).exclude(blank)
+    table = Contact._meta.db_table
+    sql = (
+        f'SELECT c.* FROM "{table}" AS c JOIN json_array_elements_text(%s::json) AS x(v) '  # noqa: S608
+        f"ON c.{column} = x.v WHERE c.tenant_id = %s AND c.{column} <> ''"
+    )
+    return Contact.objects.raw(sql, [json.dumps(sorted(values)), tenant.pk])
 
 
 def _process_batch(ctx: _Context, records: list[tuple[int, list[str]]]) -> _BatchResult:
@@ -753,10 +762,10 @@ def _process_batch(ctx: _Context, records: list[tuple[int, list[str]]]) -> _Batc
     # query says phone <> ''); an OR of two long lists makes PostgreSQL scan the table.
     found: dict[int, Contact] = {}
     if phones:
-        for contact in Contact.objects.filter(phone__in=_values(phones)).exclude(phone=""):
+        for contact in _matching(tenant, "phone", phones):
             found[contact.pk] = contact
     if emails:
-        for contact in Contact.objects.filter(email__in=_values(emails)):
+        for contact in _matching(tenant, "email", emails):
             found.setdefault(contact.pk, contact)
     existing = [found[pk] for pk in sorted(found)]
     by_phone = {c.phone: c for c in existing if c.phone}
