@@ -775,8 +775,11 @@ def _process_batch(ctx: _Context, records: list[tuple[int, list[str]]]) -> _Batc
             by_email.setdefault(contact.email.lower(), contact)
     # Contacts this import made (in this batch or an earlier one): later rows merge into them.
     made_here: dict[int, int] = {}  # id(contact) -> first row number
+    # An existing contact an earlier batch matched carries that batch's `updated_at` (always
+    # written, see below): a later row is merged into it, not counted "updated" again.
     for contact in existing:
-        if contact.source == Contact.Source.IMPORT and contact.created_at >= ctx.started_at:
+        made = contact.source == Contact.Source.IMPORT and contact.created_at >= ctx.started_at
+        if made or contact.updated_at >= ctx.started_at:
             made_here[id(contact)] = 0
     new: list[Contact] = []
     changed: dict[int, Contact] = {}
@@ -815,6 +818,7 @@ def _process_batch(ctx: _Context, records: list[tuple[int, list[str]]]) -> _Batc
                 made_here[id(contact)] = row.number
                 result.updated += 1
                 result.consented.append(contact)
+                changed[id(contact)] = contact  # its new updated_at marks it as matched
         if contact.phone:
             by_phone[contact.phone] = contact
         if contact.email:
