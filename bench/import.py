@@ -11,7 +11,7 @@ What it does, in one run:
 3. creates one business with an existing contact base (2% of N, some of whose phones the file
    repeats: updates), uploads the file as an import with the guessed mapping and starts it;
 4. runs the import exactly as the Celery task does (`crm.services.imports.run_import`, batches
-   of 2,000 rows, dedupe against the database, error report) in a child process, which samples
+   of 5,000 rows, dedupe against the database, error report) in a child process, which samples
    its own resident memory at 25, 50, 75 and 100% of the file; the parent reads the child's
    peak RSS (`getrusage(RUSAGE_CHILDREN).ru_maxrss`);
 5. loads the same file with PostgreSQL `COPY … FROM STDIN (FORMAT csv)` (psycopg's
