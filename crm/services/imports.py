@@ -749,12 +749,75 @@ def _matching(tenant, column: str, values: set[str]):
     return Contact.objects.raw(sql, [json.dumps(sorted(values)), tenant.pk])
 
 
-def _process_batch(ctx: _Context, records: list[tuple[int, list[str]]]) -> _BatchResult:
-    contact_import = ctx.contact_import
-    tenant = contact_import.tenant
+@dataclass
+class _Parsed:
+    """A batch of records, read and checked: the rows to import and the problems found."""
+
+    records: int
+    rows: list
+    errors: list
+
+
+def _parse_batch(ctx: _Context, records: list[tuple[int, list[str]]]) -> _Parsed:
     errors: list = []
     rows = [r for r in (_parse_row(ctx, n, cells, errors) for n, cells in records) if r]
-    result = _BatchResult(skipped=len(records) - len(rows))
+    return _Parsed(records=len(records), rows=rows, errors=errors)
+
+
+def _parsed_batches(ctx: _Context, *, skip: int, size: int):
+    """`_Parsed` batches after the first `skip` records, read and checked one batch ahead in
+    a thread: the CSV and the phone/e-mail checks (Python) run while the previous batch's
+    queries (the database) do. At most two batches wait, so memory stays flat."""
+    import queue
+    import threading
+
+    from django.utils import translation
+
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    language = translation.get_language()
+    end = object()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            with translation.override(language):
+                for records in _batches(ctx.contact_import, skip=skip, size=size):
+                    if not hand_over(_parse_batch(ctx, records)):
+                        return
+            hand_over(end)
+        except BaseException as exc:  # handed to the consumer, raised there
+            hand_over(exc)
+
+    reader = threading.Thread(target=read, name="contact-import-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+
+
+def _process_batch(ctx: _Context, parsed: _Parsed) -> _BatchResult:
+    contact_import = ctx.contact_import
+    tenant = contact_import.tenant
+    errors: list = list(parsed.errors)  # a copy: a retried batch starts from the same problems
+    rows = parsed.rows
+    result = _BatchResult(skipped=parsed.records - len(rows))
 
     phones = {r.phone for r in rows if r.phone}
     emails = {r.email for r in rows if r.email}
@@ -1090,7 +1153,7 @@ def run_import(*, contact_import: ContactImport, batch_size: int = BATCH_SIZE, o
     done = contact_import.processed_rows
     analyze_at = ANALYZE_FIRST_AT
     created = 0
-    for batch in _batches(contact_import, skip=done, size=batch_size):
+    for batch in _parsed_batches(ctx, skip=done, size=batch_size):
         with transaction.atomic():
             _commit_without_waiting()
             locked = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
@@ -1116,7 +1179,7 @@ def run_import(*, contact_import: ContactImport, batch_size: int = BATCH_SIZE, o
                     recorded_by=contact_import.created_by,
                     keep_withdrawals=True,
                 )
-            done += len(batch)
+            done += batch.records
             ContactImport.objects.filter(pk=contact_import.pk).update(
                 processed_rows=done,
                 created_count=F("created_count") + result.created,
