@@ -95,6 +95,23 @@ def _already_e164(text: str) -> str | None:
             return None
         if national_prefix is not None and national_prefix.match(national):
             return None
-        number = PhoneNumber(country_code=country_code, national_number=int(national))
-        return text if phonenumbers.is_possible_number(number) else None
+        return text if _possible_length(country_code, len(national)) else None
     return None
+
+
+_POSSIBLE: dict[tuple[int, int], bool] = {}
+
+
+def _possible_length(country_code: int, length: int) -> bool:
+    """`is_possible_number` of a national number of `length` digits (not starting with 0).
+
+    Whether a number is possible depends only on its country code and its length (the
+    phonenumbers documentation: "it only checks the length"), so the answer is kept per
+    (country code, length): a list of a million numbers asks a few dozen questions.
+    """
+    key = (country_code, length)
+    known = _POSSIBLE.get(key)
+    if known is None:
+        number = PhoneNumber(country_code=country_code, national_number=int("1" * length))
+        known = _POSSIBLE[key] = phonenumbers.is_possible_number(number)
+    return known
