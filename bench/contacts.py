@@ -38,17 +38,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.run_tests import (  # noqa: E402 - after the path is set
-    APP_PASSWORD,
-    APP_ROLE,
-    admin_conninfo,
-    ensure_app_role_and_database,
-)
+from bench.ingest import drop_database, fresh_database  # noqa: E402 - one copy, named per bench
 
 BENCH_DATABASE = "salesos_bench_contacts"
 DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -206,50 +201,6 @@ LAST = [
 
 def say(message: str) -> None:
     print(f"[bench contacts] {message}", flush=True)
-
-
-def fresh_database(admin_url: str, name: str = BENCH_DATABASE) -> str:
-    """Drop and create the bench database as the application role; its DATABASE_URL."""
-    import psycopg
-    from psycopg import sql
-
-    info = admin_conninfo(admin_url)
-    host, port = info["host"], info["port"]
-    database = sql.Identifier(name)
-    try:
-        admin = psycopg.connect(**info, autocommit=True)
-    except psycopg.OperationalError as exc:
-        say(f"no admin connection ({exc.__class__.__name__}); using {APP_ROLE}'s CREATEDB")
-        admin = psycopg.connect(
-            host=host, port=port, user=APP_ROLE, password=APP_PASSWORD, dbname="postgres",
-            autocommit=True, connect_timeout=5,
-        )  # fmt: skip
-    else:
-        ensure_app_role_and_database(admin_url)
-    with admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(database, sql.Identifier(APP_ROLE))
-        )
-    return f"postgres://{APP_ROLE}:{quote(APP_PASSWORD, safe='')}@{host}:{port}/{name}"
-
-
-def drop_database(admin_url: str, name: str = BENCH_DATABASE) -> None:
-    import psycopg
-    from psycopg import sql
-
-    info = admin_conninfo(admin_url)
-    try:
-        conn = psycopg.connect(**info, autocommit=True)
-    except psycopg.OperationalError:
-        conn = psycopg.connect(
-            host=info["host"], port=info["port"], user=APP_ROLE, password=APP_PASSWORD,
-            dbname="postgres", autocommit=True, connect_timeout=5,
-        )  # fmt: skip
-    with conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def app_environment(database_url: str) -> dict[str, str]:

@@ -31,16 +31,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.run_tests import (  # noqa: E402 - after the path is set
-    APP_PASSWORD,
-    APP_ROLE,
-    admin_conninfo,
-)
+from bench.ingest import drop_database, fresh_database  # noqa: E402 - one copy, named per bench
 
 BENCH_DATABASE = "salesos_bench_erasure"
 DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -49,44 +44,6 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def say(message: str) -> None:
     print(f"[bench erasure] {message}", flush=True)
-
-
-def _admin(admin_url: str):
-    import psycopg
-
-    info = admin_conninfo(admin_url)
-    try:
-        return psycopg.connect(**info, autocommit=True), info
-    except psycopg.OperationalError:
-        conn = psycopg.connect(
-            host=info["host"], port=info["port"], user=APP_ROLE, password=APP_PASSWORD,
-            dbname="postgres", autocommit=True, connect_timeout=5,
-        )  # fmt: skip
-        return conn, info
-
-
-def fresh_database(admin_url: str) -> str:
-    from psycopg import sql
-
-    conn, info = _admin(admin_url)
-    with conn:
-        name = sql.Identifier(BENCH_DATABASE)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(name, sql.Identifier(APP_ROLE)))
-    password = quote(APP_PASSWORD, safe="")
-    return f"postgres://{APP_ROLE}:{password}@{info['host']}:{info['port']}/{BENCH_DATABASE}"
-
-
-def drop_database(admin_url: str) -> None:
-    from psycopg import sql
-
-    conn, _info = _admin(admin_url)
-    with conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(BENCH_DATABASE)
-            )
-        )
 
 
 def rss() -> int:
@@ -296,7 +253,7 @@ def main(argv=None) -> int:
     others = args.others if args.others is not None else (200 if args.quick else 2000)
 
     admin_url = os.environ.get("DATABASE_ADMIN_URL") or DEFAULT_ADMIN_URL
-    database_url = fresh_database(admin_url)
+    database_url = fresh_database(admin_url, BENCH_DATABASE)
     media = tempfile.mkdtemp(prefix="bench-erasure-")
     os.environ.update(
         {
@@ -363,7 +320,7 @@ def main(argv=None) -> int:
     )
     connections.close_all()
     if not args.keep:
-        drop_database(admin_url)
+        drop_database(admin_url, BENCH_DATABASE)
     print(
         f"bench erasure: erase_s={erase.seconds:.2f} export_s={export.seconds:.2f} "
         f"erase_peak_mb={erase.peak_mb:.1f} export_peak_mb={export.peak_mb:.1f} "

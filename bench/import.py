@@ -62,17 +62,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.run_tests import (  # noqa: E402 - after the path is set
-    APP_PASSWORD,
-    APP_ROLE,
-    admin_conninfo,
-    ensure_app_role_and_database,
-)
+from bench.ingest import drop_database, fresh_database  # noqa: E402 - one copy, named per bench
 
 BENCH_DATABASE = "salesos_bench_import"
 DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -87,48 +81,6 @@ def say(message: str) -> None:
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
-
-
-def _admin_connection(admin_url: str):
-    import psycopg
-
-    info = admin_conninfo(admin_url)
-    try:
-        connection = psycopg.connect(**info, autocommit=True)
-    except psycopg.OperationalError as exc:
-        say(f"no admin connection ({exc.__class__.__name__}); using {APP_ROLE}'s CREATEDB")
-        return psycopg.connect(
-            host=info["host"], port=info["port"], user=APP_ROLE, password=APP_PASSWORD,
-            dbname="postgres", autocommit=True, connect_timeout=5,
-        ), info  # fmt: skip
-    ensure_app_role_and_database(admin_url)
-    return connection, info
-
-
-def fresh_database(admin_url: str) -> str:
-    from psycopg import sql
-
-    admin, info = _admin_connection(admin_url)
-    database = sql.Identifier(BENCH_DATABASE)
-    with admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(database, sql.Identifier(APP_ROLE))
-        )
-    host, port = info["host"], info["port"]
-    return f"postgres://{APP_ROLE}:{quote(APP_PASSWORD, safe='')}@{host}:{port}/{BENCH_DATABASE}"
-
-
-def drop_database(admin_url: str) -> None:
-    from psycopg import sql
-
-    admin, _info = _admin_connection(admin_url)
-    with admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(BENCH_DATABASE)
-            )
-        )
 
 
 def environment(database_url: str, media_root: str) -> dict[str, str]:
@@ -395,7 +347,7 @@ def main(argv=None) -> int:
         expected = write_file(path, n, args.seed)
         size_mb = path.stat().st_size / 1_048_576
         say(f"wrote {n:,} rows ({size_mb:.1f} MB) in {time.perf_counter() - started:.1f} s")
-        database_url = fresh_database(admin_url)
+        database_url = fresh_database(admin_url, BENCH_DATABASE)
         env = environment(database_url, str(tmp_path / "media"))
         os.environ.update(env)
         import django
@@ -459,7 +411,7 @@ def main(argv=None) -> int:
     print(f"target (ratio >= 0.5 of COPY): {'met' if ratio >= 0.5 else 'NOT met'}")
     if not args.keep:
         connections.close_all()
-        drop_database(admin_url)
+        drop_database(admin_url, BENCH_DATABASE)
     print(
         f"bench import: rows_per_s={rows_per_s:.0f} copy_rows_per_s={copy_rows_per_s:.0f} "
         f"ratio={ratio:.2f} peak_mb={peak_mb:.0f} ceiling_rows_per_s={n / ceiling_seconds:.0f}"

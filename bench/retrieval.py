@@ -43,17 +43,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.run_tests import (  # noqa: E402 - after the path is set
-    APP_PASSWORD,
-    APP_ROLE,
-    admin_conninfo,
-    ensure_app_role_and_database,
-)
+from bench.ingest import drop_database, fresh_database  # noqa: E402 - one copy, named per bench
 
 BENCH_DATABASE = "salesos_bench_retrieval"
 DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -76,50 +70,6 @@ def say(message: str) -> None:
 
 
 # --- PostgreSQL and Redis ----------------------------------------------------------------------
-
-
-def _admin_connection(admin_url: str):
-    import psycopg
-
-    info = admin_conninfo(admin_url)
-    try:
-        admin = psycopg.connect(**info, autocommit=True)
-    except psycopg.OperationalError as exc:
-        say(f"no admin connection ({exc.__class__.__name__}); using {APP_ROLE}'s CREATEDB")
-        return psycopg.connect(
-            host=info["host"], port=info["port"], user=APP_ROLE, password=APP_PASSWORD,
-            dbname="postgres", autocommit=True, connect_timeout=5,
-        ), False  # fmt: skip
-    return admin, True
-
-
-def fresh_database(admin_url: str) -> str:
-    from psycopg import sql
-
-    info = admin_conninfo(admin_url)
-    admin, is_admin = _admin_connection(admin_url)
-    if is_admin:
-        ensure_app_role_and_database(admin_url)
-    database = sql.Identifier(BENCH_DATABASE)
-    with admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(database, sql.Identifier(APP_ROLE))
-        )
-    host, port = info["host"], info["port"]
-    return f"postgres://{APP_ROLE}:{quote(APP_PASSWORD, safe='')}@{host}:{port}/{BENCH_DATABASE}"
-
-
-def drop_database(admin_url: str) -> None:
-    from psycopg import sql
-
-    admin, _is_admin = _admin_connection(admin_url)
-    with admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(BENCH_DATABASE)
-            )
-        )
 
 
 def flush_redis(redis_url: str) -> None:
@@ -354,7 +304,7 @@ def main(argv=None) -> int:
     admin_url = os.environ.get("DATABASE_ADMIN_URL") or DEFAULT_ADMIN_URL
     redis_url = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
     say(f"database {BENCH_DATABASE}, broker {redis_url}")
-    database_url = fresh_database(admin_url)
+    database_url = fresh_database(admin_url, BENCH_DATABASE)
     flush_redis(redis_url)
     os.environ.update(environment(database_url, redis_url))
 
@@ -395,7 +345,7 @@ def main(argv=None) -> int:
 
         connections.close_all()
         if not args.keep:
-            drop_database(admin_url)
+            drop_database(admin_url, BENCH_DATABASE)
         flush_redis(redis_url)
 
     p95 = pct(timings, 95)
