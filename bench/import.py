@@ -66,10 +66,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import drop_database, fresh_database  # noqa: E402 - one copy, named per bench
+from bench.ingest import (  # noqa: E402 - one copy, named per bench
+    DEFAULT_ADMIN_URL,
+    drop_database,
+    fresh_database,
+)
 
 BENCH_DATABASE = "salesos_bench_import"
-DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DUPLICATE_SHARE = 0.05
 BAD_PHONE_SHARE = 0.01
 BAD_EMAIL_SHARE = 0.005

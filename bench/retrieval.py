@@ -47,10 +47,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import drop_database, fresh_database  # noqa: E402 - one copy, named per bench
+from bench.ingest import (  # noqa: E402 - one copy, named per bench
+    DEFAULT_ADMIN_URL,
+    drop_database,
+    flush_redis,
+    fresh_database,
+)
 
 BENCH_DATABASE = "salesos_bench_retrieval"
-DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 BIG_CHUNKS = 50_000
 CHUNKS_PER_DOCUMENT = 50
@@ -70,14 +74,6 @@ def say(message: str) -> None:
 
 
 # --- PostgreSQL and Redis ----------------------------------------------------------------------
-
-
-def flush_redis(redis_url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    client.close()
 
 
 def environment(database_url: str, redis_url: str) -> dict[str, str]:
