@@ -8,8 +8,9 @@ from (`expires_by`). A new model declared in a category is purged without a chan
 How it deletes, so that it never holds long locks nor blocks live webhooks:
 - in batches of primary keys (`batch_size`), each in its own short transaction that commits,
   so a purge interrupted halfway leaves only whole batches behind and the next run continues;
-- the batch's rows are claimed with `FOR UPDATE SKIP LOCKED`: a row a webhook is writing at
-  that moment is left for the next run instead of waited for;
+- a batch starts after the last key of the one before (keyset), so a run reads each
+  candidate once; its rows are not locked before they are deleted: the DELETE waits for a
+  webhook writing one of them (a short transaction), a webhook never waits for a claim;
 - the models of a category go children first (status events and bot runs before their
   messages, messages before their conversations), so no delete cascades into a large set;
 - a conversation goes only when it has no message left and is still resolved; a customer
@@ -155,7 +156,7 @@ def purge_expired(
     """Remove what the active business's policies no longer allow to keep; report it.
 
     `max_batches` bounds one run (a run that reaches it is `incomplete`; the next continues).
-    Safe to run twice and concurrently: claimed rows are skipped, not waited for.
+    Safe to run twice: a second run removes nothing more.
     """
     tenant = require_current_tenant()
     now = now or timezone.now()
@@ -173,10 +174,15 @@ def purge_expired(
             continue
         cutoff = policy.cutoff(now)
         for entry in purge_order(entries_in(policy.category)):
+            # Keyset batches: each starts after the last key of the one before, so a run
+            # reads every candidate row once however many rows it has to step over.
+            after = None
             while budget is None or budget > 0:
                 started = time.monotonic()
-                removed = _purge_batch(entry, cutoff=cutoff, batch_size=batch_size, report=report)
-                if not removed:
+                after = _purge_batch(
+                    entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after
+                )
+                if after is None:
                     break
                 # Rest a little between batches so live traffic keeps the CPU and disk it needs.
                 time.sleep((time.monotonic() - started) * settings.RETENTION_PURGE_PAUSE)
@@ -194,22 +200,25 @@ def purge_expired(
     return report
 
 
-def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport) -> int:
-    """Delete one batch of `entry`'s expired rows and add it to the report, in one transaction.
+def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport, after):
+    """Delete one batch of `entry`'s expired rows with keys above `after`, add it to the
+    report, in one transaction; the batch's last key, or None when there was nothing left.
 
     A row that gained a reference while the batch ran (a late status callback for an old
     message) fails the batch's key check at commit: the batch is rolled back whole and done
     again through Django's collector, which deletes the new reference with it."""
     try:
-        return _purge_batch_once(entry, cutoff=cutoff, batch_size=batch_size, report=report)
+        return _purge_batch_once(
+            entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after
+        )
     except IntegrityError:
         report.refresh_from_db(fields=["counts", "batches"])
         return _purge_batch_once(
-            entry, cutoff=cutoff, batch_size=batch_size, report=report, careful=True
+            entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after, careful=True
         )
 
 
-def _purge_batch_once(entry, *, cutoff, batch_size, report, careful=False) -> int:
+def _purge_batch_once(entry, *, cutoff, batch_size, report, after, careful=False):
     model = entry.model
     file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
     with transaction.atomic():
@@ -219,58 +228,75 @@ def _purge_batch_once(entry, *, cutoff, batch_size, report, careful=False) -> in
             # the disk's flushes with fewer of the purge's (what they wait on under a purge).
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
-        ids = list(
-            expired(entry, cutoff=cutoff)
-            .order_by("pk")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:batch_size]
-        )
+        candidates = expired(entry, cutoff=cutoff).order_by("pk")
+        if after is not None:
+            candidates = candidates.filter(pk__gt=after)
+        # Not row-locked: a row a webhook is writing at this moment makes the DELETE wait
+        # for that webhook's short transaction, never the other way round.
+        ids = list(candidates.values_list("pk", flat=True)[:batch_size])
         if not ids:
-            return 0
+            return None
         batch = model.objects.filter(pk__in=ids)
         if file_fields:
             _delete_files(batch, file_fields)
-        per_model = _collector_delete(batch) if careful else delete_rows(batch, ids=ids)
+        per_model = None if careful else delete_rows(model, ids)
+        if per_model is None:
+            per_model = _collector_delete(batch)
         category = report.counts.setdefault(str(entry.retention), {})
         for label, rows in per_model.items():
             if rows:
                 category[label] = category.get(label, 0) + rows
         report.batches += 1
         report.save(update_fields=["counts", "batches"])
-    return len(ids)
+    return ids[-1]
 
 
-def delete_rows(batch: models.QuerySet, *, ids: list) -> dict[str, int]:
-    """Delete `batch` (the rows `ids`) with what points at them; rows deleted per model.
+def delete_rows(model: type[models.Model], ids: list) -> dict[str, int] | None:
+    """Delete the rows `ids` of `model` in one statement; rows deleted per model, or None
+    when the rows still have something to cascade to (Django's collector must do it).
 
-    The direct way when nothing is to cascade: keys that point here and say SET_NULL are
-    cleared with one UPDATE each, then one DELETE. When a cascading reference still has rows
-    (or a reference protects them), Django's collector does it all, row by row if it must.
+    Keys that point here and say SET_NULL are cleared with one UPDATE each first. The keys
+    go to PostgreSQL as one array parameter: no statement of thousands of placeholders to
+    build, send and parse. The ids come from the business's scoped query, and row-level
+    security still applies to these statements.
     """
-    model = batch.model
     entry = entry_for(model)
     # Children of the same category were purged first and the batch excluded rows that still
     # had any (`expired`); one that appeared since fails the key check at commit instead.
-    purged_first = {field for field in _children_in_category(entry)} if entry else set()
-    updates = []
+    purged_first = set(_children_in_category(entry)) if entry else set()
+    set_null = []
     for relation in model._meta.get_fields(include_hidden=True):
         if not (relation.auto_created and not relation.concrete and relation.is_relation):
             continue
         if relation.many_to_many:
-            return _collector_delete(batch)
+            return None
         field = relation.field
         on_delete = field.remote_field.on_delete
-        referencing = relation.related_model._base_manager.filter(**{f"{field.name}__in": ids})
         if on_delete is models.SET_NULL:
-            updates.append((referencing, field.name))
+            set_null.append(field)
         elif on_delete is models.DO_NOTHING or field in purged_first:
             continue
-        elif referencing.exists():  # CASCADE, PROTECT, SET_DEFAULT … with rows behind
-            return _collector_delete(batch)
-    for referencing, name in updates:
-        referencing.update(**{name: None})
-    deleted = batch._raw_delete(batch.db)
+        elif field.model._base_manager.filter(**{f"{field.name}__in": ids}).exists():
+            return None  # CASCADE, PROTECT, SET_DEFAULT … with rows behind
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for field in set_null:
+            where, params = _among(quote(field.column), ids)
+            table, column = quote(field.model._meta.db_table), quote(field.column)
+            # Our own table and column names only; the keys are parameters.
+            cursor.execute(f"UPDATE {table} SET {column} = NULL WHERE {where}", params)  # noqa: S608
+        where, params = _among(quote(model._meta.pk.column), ids)
+        table = quote(model._meta.db_table)
+        cursor.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
+        deleted = cursor.rowcount
     return {model._meta.label: deleted}
+
+
+def _among(column: str, ids: list) -> tuple[str, list]:
+    """`column` is one of `ids`: one array parameter on PostgreSQL, a list elsewhere."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(ids)]
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
 def _collector_delete(batch: models.QuerySet) -> dict[str, int]:

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from channels_app.models import Conversation, InboundWebhook, Message, MessageStatusEvent
@@ -18,7 +20,9 @@ from privacy.registry import REGISTRY, Erasure, Retention, declare, problems
 from tenants.context import tenant_context
 from tests.factories import (
     AccessLogEntryFactory,
+    AppointmentFactory,
     BotRunFactory,
+    ConsentEventFactory,
     ContactImportFactory,
     ConversationFactory,
     InboundWebhookFactory,
@@ -86,6 +90,45 @@ def test_status_events_and_bot_runs_go_with_their_messages(tenant_a):
         assert not type(run).objects.filter(pk=run.pk).exists()
     assert report.counts["messages"]["channels_app.MessageStatusEvent"] == 1
     assert report.counts["messages"]["channels_app.BotRun"] == 1
+
+
+def test_records_that_point_at_purged_messages_stay_and_lose_only_the_link(tenant_a):
+    old = resolved_conversation(tenant_a, days_ago=40, messages=0)
+    reminder = MessageFactory(tenant=tenant_a, conversation=old)
+    reply = MessageFactory(tenant=tenant_a, conversation=old)
+    appointment = AppointmentFactory(
+        tenant=tenant_a, contact=old.contact, reminder_message=reminder,
+        customer_reply_message=reply,
+    )  # fmt: skip
+    consent = ConsentEventFactory(tenant=tenant_a, contact=old.contact, message=reply)
+
+    report = purge(tenant_a)
+
+    assert report.counts["messages"]["channels_app.Message"] == 2
+    with tenant_context(tenant_a):
+        appointment.refresh_from_db()
+        consent.refresh_from_db()
+    assert appointment.reminder_message_id is None
+    assert appointment.customer_reply_message_id is None
+    assert consent.message_id is None  # the consent proof itself is kept
+
+
+def test_a_large_purge_goes_in_key_order_and_reads_each_row_once(tenant_a):
+    first = resolved_conversation(tenant_a, days_ago=60, messages=4)
+    second = resolved_conversation(tenant_a, days_ago=60, messages=4)
+
+    with CaptureQueriesContext(connection) as queries:
+        report = purge(tenant_a, batch_size=3)
+
+    assert count(tenant_a, Message) == 0
+    assert count(tenant_a, Conversation, pk__in=[first.pk, second.pk]) == 0
+    assert report.counts["messages"]["channels_app.Message"] == 8
+    # Each batch of messages starts after the last key of the one before.
+    claim = 'SELECT "channels_app_message"."id"'
+    claims = [q["sql"] for q in queries if q["sql"].startswith(claim)]
+    assert len(claims) == 4  # 3 + 3 + 2, then one that finds nothing
+    assert '"channels_app_message"."id" >' not in claims[0]
+    assert all('"channels_app_message"."id" >' in sql for sql in claims[1:])
 
 
 def test_a_retention_of_zero_keeps_everything(tenant_a):
