@@ -64,8 +64,18 @@ class WebhookRequest:
 # --- Normalised webhook events -------------------------------------------------------------
 
 
+class _StorableText:
+    """Normalised events hold text the database can store: a NUL character (which PostgreSQL
+    text cannot hold, and no provider means) is dropped from every string field."""
+
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if isinstance(value, str) and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", ""))
+
+
 @dataclass(frozen=True)
-class InboundMedia:
+class InboundMedia(_StorableText):
     content_type: str = ""
     # Either a provider media id (Meta) or a provider URL (Twilio); fetched with credentials.
     provider_media_id: str = ""
@@ -84,7 +94,7 @@ class InboundMedia:
 
 
 @dataclass(frozen=True)
-class InboundMessage:
+class InboundMessage(_StorableText):
     provider_message_id: str
     from_phone: str  # as the provider sent it; the pipeline normalises it to E.164
     body: str = ""
@@ -94,7 +104,7 @@ class InboundMessage:
 
 
 @dataclass(frozen=True)
-class StatusUpdate:
+class StatusUpdate(_StorableText):
     provider_message_id: str
     status: str  # a `Message.Status` value
     provider_status: str  # the provider's own word, kept in the event

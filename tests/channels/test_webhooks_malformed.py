@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -115,6 +115,10 @@ def test_any_signed_sandbox_body_gets_200_or_a_reason(client, tenant_a, body):
 
 @given(params=twilio_forms)
 @EXAMPLES
+# PostgreSQL text cannot hold a NUL character: one in any field must not become a 500.
+@example(params={"SmsSid": "0", "MessageStatus": "QUEUED", "ErrorCode": "\x00"})
+@example(params={"MessageSid": "SM\x00", "From": "+15550001111", "Body": "a\x00b"})
+@example(params={"MessageSid": "SM1", "From": "+1555000\x002", "ProfileName": "\x00"})
 def test_any_signed_twilio_form_gets_200_or_a_reason(client, tenant_a, params):
     channel = ChannelFactory(tenant=tenant_a, twilio=True)
     path = reverse("hook_twilio_inbound", kwargs={"token": channel.webhook_token})
@@ -155,3 +159,22 @@ def test_any_signed_meta_body_gets_200_or_a_reason(client, tenant_a, body):
         headers={"X-Hub-Signature-256": meta_signature(channel.meta_app_secret, body)},
     )
     assert_answered(response)
+
+
+def test_a_nul_character_is_dropped_and_the_rest_of_the_message_kept(client, tenant_a):
+    from channels_app.models import Message
+    from tenants.context import tenant_context
+
+    channel = ChannelFactory(tenant=tenant_a, twilio=True)
+    path = reverse("hook_twilio_inbound", kwargs={"token": channel.webhook_token})
+    params = {"MessageSid": "SM\x00nul", "From": "+15550001111", "Body": "see you\x00 at 3"}
+    signature = twilio_signature(settings.PUBLIC_BASE_URL + path, channel.twilio_auth_token, params)
+
+    response = client.post(
+        path, encode_form(params), content_type=FORM, headers={"X-Twilio-Signature": signature}
+    )
+
+    assert response.status_code == 200
+    with tenant_context(tenant_a):
+        message = Message.objects.get(provider_message_id="SMnul")
+    assert message.body == "see you at 3"
