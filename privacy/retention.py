@@ -15,7 +15,12 @@ How it deletes, so that it never holds long locks nor blocks live webhooks:
   messages, messages before their conversations), so no delete cascades into a large set;
 - a conversation goes only when it has no message left and is still resolved; a customer
   writing again reopens it (its `resolved_at` is cleared) and it stays;
-- after each batch it rests for `RETENTION_PURGE_PAUSE` times the batch's duration;
+- on PostgreSQL, when the role may, a batch's foreign keys are checked once per referencing
+  table instead of once per row and table (`delete_rows`): a batch then costs a third of a
+  plain DELETE of the same rows, and the purge spends what it saves on resting;
+- after each batch it rests for `RETENTION_PURGE_PAUSE` times the batch's duration (default
+  3: it keeps a database connection busy at most a quarter of the time, and a batch slowed
+  by live traffic rests longer);
 - files of a row (`FileField`s: export files, uploaded imports) are deleted from storage with it.
 """
 
@@ -28,12 +33,11 @@ import time
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from privacy.models import PurgeReport
 from privacy.registry import TIMED_CATEGORIES, PersonalData, Retention, entries_in, entry_for
-from tenants.context import require_current_tenant
+from tenants.context import platform_access, require_current_tenant
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -88,14 +92,29 @@ def purge_order(entries: list[PersonalData]) -> list[PersonalData]:
 
 
 def expired(entry: PersonalData, *, cutoff: datetime.datetime) -> models.QuerySet:
-    """The active business's rows of `entry` whose retention ended before `cutoff`."""
-    queryset = entry.model.objects.filter(**{f"{entry.expires_by}__lt": cutoff})
-    # A parent outlives its children of the same category: it goes once they are all gone.
-    for field in _children_in_category(entry):
-        queryset = queryset.exclude(
-            Exists(field.model._base_manager.filter(**{field.name: OuterRef("pk")}))
-        )
-    return queryset
+    """The active business's rows of `entry` whose retention ended before `cutoff`.
+
+    Rows that still have children of the same category are among them: the purge drops
+    those from each batch (`_without_children`), since a parent goes only once they are gone.
+    """
+    return entry.model.objects.filter(**{f"{entry.expires_by}__lt": cutoff})
+
+
+def _without_children(entry: PersonalData, ids: list) -> list:
+    """`ids` less the rows that still have children of the same category.
+
+    One probe per child table for the whole batch: written into the claim as NOT EXISTS,
+    the planner reads the child's whole key index (every business's rows) for each batch.
+    """
+    quote = connection.ops.quote_name
+    parents = set()
+    with connection.cursor() as cursor:
+        for field in _children_in_category(entry):
+            where, params = _among(quote(field.column), ids)
+            table, column = quote(field.model._meta.db_table), quote(field.column)
+            cursor.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {where}", params)  # noqa: S608
+            parents.update(row[0] for row in cursor.fetchall())
+    return [pk for pk in ids if pk not in parents] if parents else ids
 
 
 def _children_in_category(entry: PersonalData):
@@ -169,6 +188,7 @@ def purge_expired(
         started_at=now,
     )
     budget = max_batches
+    checks_keys = may_check_keys()
     for policy in policies(tenant=tenant):
         if policy.keeps_everything:
             continue
@@ -180,8 +200,9 @@ def purge_expired(
             while budget is None or budget > 0:
                 started = time.monotonic()
                 after = _purge_batch(
-                    entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after
-                )
+                    entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after,
+                    checks_keys=checks_keys,
+                )  # fmt: skip
                 if after is None:
                     break
                 # Rest a little between batches so live traffic keeps the CPU and disk it needs.
@@ -200,7 +221,9 @@ def purge_expired(
     return report
 
 
-def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport, after):
+def _purge_batch(
+    entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport, after, checks_keys
+):
     """Delete one batch of `entry`'s expired rows with keys above `after`, add it to the
     report, in one transaction; the batch's last key, or None when there was nothing left.
 
@@ -209,8 +232,9 @@ def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeR
     again through Django's collector, which deletes the new reference with it."""
     try:
         return _purge_batch_once(
-            entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after
-        )
+            entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after,
+            checks_keys=checks_keys,
+        )  # fmt: skip
     except IntegrityError:
         report.refresh_from_db(fields=["counts", "batches"])
         return _purge_batch_once(
@@ -218,7 +242,9 @@ def _purge_batch(entry: PersonalData, *, cutoff, batch_size: int, report: PurgeR
         )
 
 
-def _purge_batch_once(entry, *, cutoff, batch_size, report, after, careful=False):
+def _purge_batch_once(
+    entry, *, cutoff, batch_size, report, after, checks_keys=False, careful=False
+):
     model = entry.model
     file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
     with transaction.atomic():
@@ -233,13 +259,16 @@ def _purge_batch_once(entry, *, cutoff, batch_size, report, after, careful=False
             candidates = candidates.filter(pk__gt=after)
         # Not row-locked: a row a webhook is writing at this moment makes the DELETE wait
         # for that webhook's short transaction, never the other way round.
-        ids = list(candidates.values_list("pk", flat=True)[:batch_size])
-        if not ids:
+        claimed = list(candidates.values_list("pk", flat=True)[:batch_size])
+        if not claimed:
             return None
+        ids = _without_children(entry, claimed)
+        if not ids:
+            return claimed[-1]
         batch = model.objects.filter(pk__in=ids)
         if file_fields:
             _delete_files(batch, file_fields)
-        per_model = None if careful else delete_rows(model, ids)
+        per_model = None if careful else delete_rows(model, ids, checks_keys=checks_keys)
         if per_model is None:
             per_model = _collector_delete(batch)
         category = report.counts.setdefault(str(entry.retention), {})
@@ -248,23 +277,31 @@ def _purge_batch_once(entry, *, cutoff, batch_size, report, after, careful=False
                 category[label] = category.get(label, 0) + rows
         report.batches += 1
         report.save(update_fields=["counts", "batches"])
-    return ids[-1]
+    return claimed[-1]
 
 
-def delete_rows(model: type[models.Model], ids: list) -> dict[str, int] | None:
+def delete_rows(
+    model: type[models.Model], ids: list, *, checks_keys: bool = False
+) -> dict[str, int] | None:
     """Delete the rows `ids` of `model` in one statement; rows deleted per model, or None
     when the rows still have something to cascade to (Django's collector must do it).
 
-    Keys that point here and say SET_NULL are cleared with one UPDATE each first. The keys
+    Keys that point here and say SET_NULL are then cleared with one UPDATE each. The keys
     go to PostgreSQL as one array parameter: no statement of thousands of placeholders to
-    build, send and parse. The ids come from the business's scoped query, and row-level
-    security still applies to these statements.
+    build, send and parse. The ids come from the business's scoped query.
+
+    `checks_keys` (see `may_check_keys`): PostgreSQL's foreign-key triggers are skipped for
+    the DELETE, and the same rule is checked once per referencing table for the whole batch
+    instead of once per row and table. Most of a plain DELETE's cost here is those per-row
+    checks (seven tables point at a message). The check runs after the DELETE: its rows
+    are locked by then, so a reference committed before it is seen, and one written after it
+    waits for this transaction and then fails, as with PostgreSQL's own check.
     """
     entry = entry_for(model)
-    # Children of the same category were purged first and the batch excluded rows that still
-    # had any (`expired`); one that appeared since fails the key check at commit instead.
+    # Children of the same category were purged first and the batch dropped rows that still
+    # had any (`_without_children`); one that appeared since fails the key check instead.
     purged_first = set(_children_in_category(entry)) if entry else set()
-    set_null = []
+    set_null, must_be_gone = [], []
     for relation in model._meta.get_fields(include_hidden=True):
         if not (relation.auto_created and not relation.concrete and relation.is_relation):
             continue
@@ -274,22 +311,56 @@ def delete_rows(model: type[models.Model], ids: list) -> dict[str, int] | None:
         on_delete = field.remote_field.on_delete
         if on_delete is models.SET_NULL:
             set_null.append(field)
-        elif on_delete is models.DO_NOTHING or field in purged_first:
             continue
-        elif field.model._base_manager.filter(**{f"{field.name}__in": ids}).exists():
+        if field.db_constraint:
+            must_be_gone.append(field)
+        if on_delete is models.DO_NOTHING or field in purged_first:
+            continue
+        if field.model._base_manager.filter(**{f"{field.name}__in": ids}).exists():
             return None  # CASCADE, PROTECT, SET_DEFAULT … with rows behind
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        for field in set_null:
-            where, params = _among(quote(field.column), ids)
-            table, column = quote(field.model._meta.db_table), quote(field.column)
-            # Our own table and column names only; the keys are parameters.
-            cursor.execute(f"UPDATE {table} SET {column} = NULL WHERE {where}", params)  # noqa: S608
         where, params = _among(quote(model._meta.pk.column), ids)
         table = quote(model._meta.db_table)
+        if checks_keys:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        # Our own table and column names only; the keys are parameters.
         cursor.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
         deleted = cursor.rowcount
+        if checks_keys:
+            cursor.execute("SET LOCAL session_replication_role = origin")
+        # Across businesses, as PostgreSQL's own checks are: no key may be left dangling.
+        with platform_access():
+            for field in set_null:
+                where, params = _among(quote(field.column), ids)
+                table, column = quote(field.model._meta.db_table), quote(field.column)
+                cursor.execute(f"UPDATE {table} SET {column} = NULL WHERE {where}", params)  # noqa: S608
+            for field in must_be_gone if checks_keys else ():
+                where, params = _among(quote(field.column), ids)
+                table = quote(field.model._meta.db_table)
+                cursor.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params)  # noqa: S608
+                if cursor.fetchone():
+                    raise IntegrityError(
+                        f"{field.model._meta.label}.{field.name} still points at a row of the batch"
+                    )
     return {model._meta.label: deleted}
+
+
+def may_check_keys() -> bool:
+    """Whether the purge may skip PostgreSQL's per-row key triggers and check keys itself.
+
+    It takes the right to set `session_replication_role` (PostgreSQL 15:
+    `GRANT SET ON PARAMETER session_replication_role TO <role>`, given by the setup scripts);
+    without it the purge deletes the plain way. RETENTION_PURGE_OWN_KEY_CHECKS turns it off.
+    """
+    if connection.vendor != "postgresql" or not settings.RETENTION_PURGE_OWN_KEY_CHECKS:
+        return False
+    with connection.cursor() as cursor:
+        if connection.pg_version >= 150000:
+            cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+        else:
+            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        return bool(cursor.fetchone()[0])
 
 
 def _among(column: str, ids: list) -> tuple[str, list]:

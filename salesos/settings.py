@@ -171,9 +171,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Privacy --------------------------------------------------------------------------------
-# The retention purge rests this fraction of each batch's duration before the next one, so
-# live webhooks keep the CPU and disk they need (0 = no rest).
-RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=0.1)
+# The retention purge rests this multiple of each batch's duration before the next one, so
+# live webhooks keep the CPU and disk they need (0 = no rest; bench/purge.py measures it).
+RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=3.0)
+# The purge checks foreign keys once per batch instead of PostgreSQL's once per row, when the
+# database role may set session_replication_role (privacy.retention.may_check_keys).
+RETENTION_PURGE_OWN_KEY_CHECKS = env.bool("RETENTION_PURGE_OWN_KEY_CHECKS", default=True)
 # Days a business scheduled for deletion stays locked (and can be restored) before it is purged.
 TENANT_DELETION_GRACE_DAYS = env.int("TENANT_DELETION_GRACE_DAYS", default=30)
 # Days until database backups that still hold a deleted business roll off (shown to owners).

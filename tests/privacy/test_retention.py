@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -335,3 +335,54 @@ def test_operators_run_the_purge_from_the_command_line(tenant_a):
     call_command("purge_expired", "--tenant", tenant_a.slug, stdout=out)
     assert "alpha-dental: removed 4 rows" in out.getvalue()
     assert count(tenant_a, Message) == 0
+
+
+# --- PostgreSQL: keys checked once per batch instead of once per row -------------------------
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_the_purge_checks_keys_per_batch_itself(tenant_a):
+    resolved_conversation(tenant_a, days_ago=60, messages=3)
+
+    with CaptureQueriesContext(connection) as queries:
+        report = purge(tenant_a)
+
+    assert report.status == PurgeReport.Status.COMPLETE
+    assert count(tenant_a, Message) == 0
+    # The setup scripts give the role the right; without it the purge deletes the plain way.
+    assert retention.may_check_keys()
+    assert any("session_replication_role = replica" in q["sql"] for q in queries)
+
+
+@pytest.mark.postgres_only
+def test_a_reference_left_behind_fails_the_batch_and_nothing_is_deleted(tenant_a):
+    old = resolved_conversation(tenant_a, days_ago=60, messages=0)
+    message = MessageFactory(tenant=tenant_a, conversation=old)
+    # A status event for a message of the batch, as if written after the batch was chosen.
+    MessageStatusEventFactory(tenant=tenant_a, message=message)
+
+    with tenant_context(tenant_a):
+        with (
+            pytest.raises(IntegrityError, match=r"MessageStatusEvent\.message"),
+            transaction.atomic(),
+        ):
+            retention.delete_rows(Message, [message.pk], checks_keys=True)
+        assert Message.objects.filter(pk=message.pk).exists()
+
+
+@pytest.mark.postgres_only
+def test_without_the_right_the_purge_deletes_the_plain_way(tenant_a, settings):
+    settings.RETENTION_PURGE_OWN_KEY_CHECKS = False
+    old = resolved_conversation(tenant_a, days_ago=60, messages=2)
+    AppointmentFactory(
+        tenant=tenant_a, contact=old.contact,
+        reminder_message=MessageFactory(tenant=tenant_a, conversation=old),
+    )  # fmt: skip
+
+    with CaptureQueriesContext(connection) as queries:
+        report = purge(tenant_a)
+
+    assert not retention.may_check_keys()
+    assert not any("session_replication_role" in q["sql"] for q in queries)
+    assert report.counts["messages"]["channels_app.Message"] == 3
+    assert count(tenant_a, Conversation, pk=old.pk) == 0
