@@ -10,15 +10,21 @@ What it does, in one run:
 2. builds two businesses with N expired messages each (resolved conversations, 500 messages
    each, resolved 60 days ago against a 30-day policy) with `INSERT … SELECT generate_series`;
 3. starts gunicorn (2 gthread workers x 4 threads) and measures the ingest's maximum rate with
-   a short closed-loop run, then paces webhooks at half that rate (open loop: each request has
-   its moment, and a late one counts its wait) and measures their p99 — alone, during the raw
-   DELETE and during the purge;
+   a closed-loop run, then paces webhooks at half that rate (open loop: each request has its
+   moment, and a late one counts its wait) and measures their p50 and p99: alone, during the
+   raw DELETE and during the purge;
 4. deletes the first business's messages with a raw batched
    `DELETE … WHERE id IN (SELECT id … ORDER BY id LIMIT 5000)` (the baseline), and the second
    business's with the purge service (`privacy.retention.purge_expired`, batches of 5000), each
    in a process of its own whose resident memory is sampled every 0.2 s.
 
-    .venv/bin/python bench/purge.py --quick     # 500,000 messages per set
+Each measurement starts from a settled machine: before it the database is checkpointed and
+the kernel's dirty pages are written out, so one phase's write-back does not land in the next
+(on this kind of machine a single write-back burst stalls a WAL flush for half a second, which
+alone sets a p99). After the raw DELETE its dead rows are vacuumed, so the purge does not pay
+for them. "Alone" is two windows of the same length, one before each deletion, pooled.
+
+    .venv/bin/python bench/purge.py --quick     # 200,000 messages per set, about two minutes
     .venv/bin/python bench/purge.py             # 5,000,000 messages per set
 
 Targets (issue 6): purge rows/s >= 0.5 x the raw DELETE; ingest p99 under the purge no more
@@ -31,8 +37,8 @@ Needs PostgreSQL (DATABASE_ADMIN_URL, or the application role's CREATEDB right) 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
-import itertools
 import json
 import os
 import subprocess
@@ -173,7 +179,7 @@ def run_service(tenant_id: int) -> dict:
     tenant = Tenant.objects.get(pk=tenant_id)
     started = time.perf_counter()
     with tenant_context(tenant):
-        report = retention.purge_expired(batch_size=BATCH)
+        report = retention.purge_expired()  # its own batch size and pauses, as in production
     return {
         "rows": report.total,
         "seconds": time.perf_counter() - started,
@@ -228,9 +234,19 @@ class PacedIngest:
         for thread in self._pool:
             thread.join()
 
-    def wait(self) -> None:
-        for thread in self._pool:
-            thread.join()
+    def run_for(self, seconds: float) -> None:
+        self.start()
+        time.sleep(seconds)
+        self.stop()
+
+    @property
+    def used(self) -> int:
+        """Requests taken from the list (sent, or dropped at the stop): never to be sent again."""
+        return min(self._next, len(self.requests))
+
+    @property
+    def ran_out(self) -> bool:
+        return self._next >= len(self.requests)
 
     def _run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -262,15 +278,55 @@ class PacedIngest:
         conn.close()
 
     def p99_ms(self) -> float:
-        values = sorted(self.latencies)
-        if not values:
-            return float("nan")
-        return values[min(len(values) - 1, int(0.99 * len(values)))] * 1000
+        return percentile_ms(self.latencies, 0.99)
+
+    def p50_ms(self) -> float:
+        return percentile_ms(self.latencies, 0.50)
 
 
-def delete_under_load(kind, tenant_id, env, port, requests, rate) -> dict:
+def percentile_ms(latencies: list[float], fraction: float) -> float:
+    values = sorted(latencies)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(fraction * len(values)))] * 1000
+
+
+class Supply:
+    """The webhooks still unsent: every phase takes the next ones, none is posted twice."""
+
+    def __init__(self, requests: list):
+        self.requests, self.next = requests, 0
+
+    def paced(self, port: int, rate: float) -> PacedIngest:
+        return PacedIngest(port, self.requests[self.next :], rate)
+
+    def take(self, ingest: PacedIngest) -> None:
+        self.next += ingest.used
+
+
+def settle(admin_url: str, database_url: str, *, vacuum: tuple[str, ...] = ()) -> None:
+    """Start the next measurement from a quiet disk: vacuum what the last phase left dead,
+    checkpoint, write the kernel's dirty pages out, and let the disk rest."""
+    import psycopg
+
+    from scripts.run_tests import admin_conninfo
+
+    try:
+        conn = psycopg.connect(**{**admin_conninfo(admin_url), "dbname": DATABASE}, autocommit=True)
+    except psycopg.OperationalError:
+        conn = psycopg.connect(database_url, autocommit=True)  # no CHECKPOINT right, then
+    with conn:
+        for table in vacuum:
+            conn.execute(f"VACUUM (ANALYZE) {table}")
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CHECKPOINT")
+    os.sync()
+    time.sleep(3)
+
+
+def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate) -> dict:
     """Run one deleter in its own process while webhooks are paced; sample its memory."""
-    ingest = PacedIngest(port, requests, rate)
+    ingest = supply.paced(port, rate)
     command = [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(tenant_id)]
     ingest.start()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -281,6 +337,9 @@ def delete_under_load(kind, tenant_id, env, port, requests, rate) -> dict:
             samples.append(value)
         time.sleep(0.2)
     ingest.stop()
+    supply.take(ingest)
+    if ingest.ran_out:
+        say(f"the webhooks ran out before the {kind} deleter finished; p99 covers the start only")
     output = process.stdout.read()
     if process.returncode != 0:
         raise SystemExit(f"the {kind} deleter failed with status {process.returncode}")
@@ -295,20 +354,25 @@ def delete_under_load(kind, tenant_id, env, port, requests, rate) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="500,000 messages per set")
+    parser.add_argument("--quick", action="store_true", help="200,000 messages per set")
     parser.add_argument("-n", type=int, help="expired messages per set (default 5,000,000)")
     parser.add_argument(
-        "--webhooks",
-        type=int,
-        help="webhooks for the ingest's measurements (3x during each deletion)",
+        "--alone",
+        type=float,
+        help="seconds of each of the two ingest-alone windows (default 20, 90 in a full run)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "TENANT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child_main(args.child[0], int(args.child[1]))
-    n = args.n or (500_000 if args.quick else 5_000_000)
-    per_phase = args.webhooks or (1500 if args.quick else 6000)
+    n = args.n or (200_000 if args.quick else 5_000_000)
+    alone_s = args.alone or (20.0 if args.quick else 90.0)
+    flat_out_requests = 3000 if args.quick else 6000
+    # Enough webhooks for both windows alone and both deletions at up to 280/s, with the raw
+    # DELETE at 10,000 rows/s and the purge at 6,000 or faster (posting stops when one ends).
+    deletion_s = n / 10_000 + n / 6_000
+    supply_size = flat_out_requests + int(280 * (2 * alone_s + deletion_s))
 
     admin_url = os.environ.get("DATABASE_ADMIN_URL") or DEFAULT_ADMIN_URL
     redis_url = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
@@ -325,11 +389,8 @@ def main(argv=None) -> int:
     from django.db import connection, connections
 
     started = time.perf_counter()
-    # Enough webhooks for the two deletions to run under load to their end (posting stops
-    # when a deleter finishes; the table shows how many went during each).
-    during = 3 * per_phase
-    _tenant, warm_up, webhooks, _expected = seed_and_build(2 * per_phase + 2 * during, seed=7)
-    say(f"migrated and built {len(webhooks)} webhooks in {time.perf_counter() - started:.0f} s")
+    _tenant, warm_up, webhooks, _expected = seed_and_build(supply_size, seed=7)
+    say(f"migrated and built {len(webhooks):,} webhooks in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
     raw_tenant = expired_business("bench-raw-delete", n)
     service_tenant = expired_business("bench-purge-service", n)
@@ -339,31 +400,43 @@ def main(argv=None) -> int:
     connections.close_all()
 
     requests = as_requests(webhooks)
-    bounds = [0, per_phase, 2 * per_phase, 2 * per_phase + during, 2 * per_phase + 2 * during]
-    phases = [requests[start:end] for start, end in itertools.pairwise(bounds)]
+    supply = Supply(requests[flat_out_requests:])
     child_env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = start_gunicorn(child_env, port, workers=2, worker_class="gthread", threads=4)
     try:
         clients = dict(processes=2, threads=4, server_pid=server.pid)
         load(port, as_requests(warm_up), **clients)
-        flat_out = load(port, phases[0], **clients)
+        settle(admin_url, database_url)
+        flat_out = load(port, requests[:flat_out_requests], **clients)
         rate = flat_out["per_s"] / 2
         say(f"ingest maximum {flat_out['per_s']:.0f}/s; pacing at {rate:.0f}/s")
-        alone = PacedIngest(port, phases[1], rate)
-        alone.start()
-        alone.wait()
-        say(f"ingest alone: p99 {alone.p99_ms():.1f} ms")
-        raw = delete_under_load("raw", raw_tenant, child_env, port, phases[2], rate)
+
+        alone = []
+        settle(admin_url, database_url)
+        alone.append(supply.paced(port, rate))
+        alone[-1].run_for(alone_s)
+        supply.take(alone[-1])
+        say(f"ingest alone (1): p99 {alone[-1].p99_ms():.1f} ms")
+        raw = delete_under_load("raw", raw_tenant, child_env, port, supply, rate)
         say(f"raw DELETE: {raw['rows']:,} rows in {raw['seconds']:.1f} s")
-        service = delete_under_load("service", service_tenant, child_env, port, phases[3], rate)
+
+        settle(
+            admin_url, database_url, vacuum=("channels_app_message", "channels_app_conversation")
+        )
+        alone.append(supply.paced(port, rate))
+        alone[-1].run_for(alone_s)
+        supply.take(alone[-1])
+        say(f"ingest alone (2): p99 {alone[-1].p99_ms():.1f} ms")
+        service = delete_under_load("service", service_tenant, child_env, port, supply, rate)
         say(f"purge: {service['rows']:,} rows in {service['seconds']:.1f} s ({service['status']})")
     finally:
         stop_gunicorn(server)
 
+    alone_latencies = [x for window in alone for x in window.latencies]
     rows_per_s = service["rows"] / service["seconds"]
     raw_per_s = raw["rows"] / raw["seconds"]
     ratio = rows_per_s / raw_per_s
-    p99_alone = alone.p99_ms()
+    p99_alone = percentile_ms(alone_latencies, 0.99)
     p99_purge = service["ingest"].p99_ms()
     peak = max(service["rss"] or [0.0])
     samples = service["rss"]
@@ -371,14 +444,20 @@ def main(argv=None) -> int:
 
     print()
     print(f"{'deleting':<26}{'rows':>12}{'seconds':>10}{'rows/s':>10}{'webhooks':>10}"
-          f"{'p99 ms':>9}{'peak MB':>9}")  # fmt: skip
-    print(f"{'nothing (ingest alone)':<26}{'':>12}{'':>10}{'':>10}{len(alone.latencies):>10}"
-          f"{p99_alone:>9.1f}{'':>9}")  # fmt: skip
+          f"{'p50 ms':>9}{'p99 ms':>9}{'peak MB':>9}")  # fmt: skip
+    for number, window in enumerate(alone, 1):
+        print(f"{f'nothing ({number})':<26}{'':>12}{alone_s:>10.1f}{'':>10}"
+              f"{len(window.latencies):>10}{window.p50_ms():>9.1f}"
+              f"{window.p99_ms():>9.1f}")  # fmt: skip
+    print(f"{'nothing (pooled)':<26}{'':>12}{2 * alone_s:>10.1f}{'':>10}"
+          f"{len(alone_latencies):>10}{percentile_ms(alone_latencies, 0.5):>9.1f}"
+          f"{p99_alone:>9.1f}")  # fmt: skip
     for name, result in (("raw batched DELETE", raw), ("purge service", service)):
+        ingest = result["ingest"]
         print(
             f"{name:<26}{result['rows']:>12,}{result['seconds']:>10.1f}"
-            f"{result['rows'] / result['seconds']:>10.0f}{len(result['ingest'].latencies):>10}"
-            f"{result['ingest'].p99_ms():>9.1f}{max(result['rss'] or [0.0]):>9.1f}"
+            f"{result['rows'] / result['seconds']:>10.0f}{len(ingest.latencies):>10}"
+            f"{ingest.p50_ms():>9.1f}{ingest.p99_ms():>9.1f}{max(result['rss'] or [0.0]):>9.1f}"
         )
     print()
     print(f"ingest paced at {rate:.0f}/s (half of {flat_out['per_s']:.0f}/s measured); "
