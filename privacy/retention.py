@@ -26,13 +26,14 @@ How it deletes, so that it never holds long locks nor blocks live webhooks:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
 import time
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from privacy.models import PurgeReport
@@ -175,14 +176,26 @@ def purge_expired(
     """Remove what the active business's policies no longer allow to keep; report it.
 
     `max_batches` bounds one run (a run that reaches it is `incomplete`; the next continues).
-    Safe to run twice: a second run removes nothing more.
+    Safe to run twice: a second run removes nothing more. Safe to start while another worker
+    purges the same business: it returns that run's report and leaves it alone.
     """
     tenant = require_current_tenant()
     now = now or timezone.now()
-    # A run that never finished (its worker died) is marked, and this run carries on its work.
-    PurgeReport.objects.filter(status=PurgeReport.Status.RUNNING, dry_run=False).update(
-        status=PurgeReport.Status.INTERRUPTED
-    )
+    with only_run(tenant) as alone:
+        if not alone:
+            # Another worker is purging this business now: its report, as it stands.
+            log.info("purge tenant=%s already running elsewhere", tenant.pk)
+            running = PurgeReport.objects.filter(status=PurgeReport.Status.RUNNING, dry_run=False)
+            return running.order_by("-started_at", "-id").first() or PurgeReport(started_at=now)
+        # A run that never finished (its worker died: nobody holds its lock) is marked, and
+        # this run carries on its work.
+        PurgeReport.objects.filter(status=PurgeReport.Status.RUNNING, dry_run=False).update(
+            status=PurgeReport.Status.INTERRUPTED
+        )
+        return _purge(tenant, now=now, batch_size=batch_size, max_batches=max_batches)
+
+
+def _purge(tenant: Tenant, *, now, batch_size: int, max_batches: int | None) -> PurgeReport:
     report = PurgeReport.objects.create(
         policies={str(p.category): p.days for p in policies(tenant=tenant)},
         started_at=now,
@@ -219,6 +232,30 @@ def purge_expired(
     report.save(update_fields=["status", "finished_at"])
     log.info("purge tenant=%s removed %s rows", tenant.pk, report.total)
     return report
+
+
+@contextlib.contextmanager
+def only_run(tenant: Tenant):
+    """Whether this is the only purge of `tenant` running now, for the duration of the block.
+
+    On PostgreSQL a session advisory lock per business: released at the end, or by the
+    database when the worker's connection goes (a killed worker leaves no lock behind).
+    Elsewhere (SQLite, one process in development) always True.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = f"privacy.retention.purge:{tenant.pk}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        alone = bool(cursor.fetchone()[0])
+    try:
+        yield alone
+    finally:
+        if alone:
+            # If the connection is gone, the lock went with it.
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
 def _purge_batch(

@@ -4,6 +4,7 @@ The clock is passed in (`now=`): rows are dated relative to a fixed moment."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -386,3 +387,43 @@ def test_without_the_right_the_purge_deletes_the_plain_way(tenant_a, settings):
     assert not any("session_replication_role" in q["sql"] for q in queries)
     assert report.counts["messages"]["channels_app.Message"] == 3
     assert count(tenant_a, Conversation, pk=old.pk) == 0
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_second_purge_of_the_same_business_leaves_the_running_one_alone(tenant_a):
+    resolved_conversation(tenant_a, days_ago=60)
+    running = PurgeReportFactory(tenant=tenant_a, status=PurgeReport.Status.RUNNING)
+    holding, done = threading.Event(), threading.Event()
+
+    def first_run():  # in its own connection, as another worker would be
+        try:
+            with retention.only_run(tenant_a) as alone:
+                assert alone
+                holding.set()
+                done.wait(timeout=10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first_run)
+    thread.start()
+    assert holding.wait(timeout=10)
+    try:
+        second = purge(tenant_a)
+
+        assert second.pk == running.pk  # the running one's report, as it stands
+        assert second.status == PurgeReport.Status.RUNNING
+        assert count(tenant_a, Message) == 2
+    finally:
+        done.set()
+        thread.join(timeout=10)
+
+    # Nobody holds the business's purge any more: that report's run died, and this one
+    # finishes its work.
+    third = purge(tenant_a)
+
+    assert third.status == PurgeReport.Status.COMPLETE
+    assert count(tenant_a, Message) == 0
+    with tenant_context(tenant_a):
+        running.refresh_from_db()
+    assert running.status == PurgeReport.Status.INTERRUPTED
