@@ -28,7 +28,7 @@ see the database as the deletion does (the webhooks' inserts reuse the space the
 after the raw DELETE, which costs them more than appending), and two windows make one
 random disk stall count half as much.
 
-    .venv/bin/python bench/purge.py --quick     # 200,000 messages per set, about two minutes
+    .venv/bin/python bench/purge.py --quick     # 200,000 messages per set, about 2.5 minutes
     .venv/bin/python bench/purge.py             # 5,000,000 messages per set
 
 Targets (issue 6): purge rows/s >= 0.5 x the raw DELETE; ingest p99 under the purge no more
@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import (  # noqa: E402 - after the path is set
     DEFAULT_ADMIN_URL,
+    admin_conninfo,
     app_environment,
     as_requests,
     drop_database,
@@ -312,8 +313,6 @@ def settle(admin_url: str, database_url: str, *, vacuum: tuple[str, ...] = ()) -
     """Start the next measurement from a quiet disk: vacuum what the last phase left dead,
     checkpoint, write the kernel's dirty pages out, and let the disk rest."""
     import psycopg
-
-    from scripts.run_tests import admin_conninfo
 
     try:
         conn = psycopg.connect(**{**admin_conninfo(admin_url), "dbname": DATABASE}, autocommit=True)

@@ -366,13 +366,16 @@ def delete_rows(
         deleted = cursor.rowcount
         if checks_keys:
             cursor.execute("SET LOCAL session_replication_role = origin")
+        checked = must_be_gone if checks_keys else []
+        if not (set_null or checked):
+            return {model._meta.label: deleted}
         # Across businesses, as PostgreSQL's own checks are: no key may be left dangling.
         with platform_access():
             for field in set_null:
                 where, params = _among(quote(field.column), ids)
                 table, column = quote(field.model._meta.db_table), quote(field.column)
                 cursor.execute(f"UPDATE {table} SET {column} = NULL WHERE {where}", params)  # noqa: S608
-            for field in must_be_gone if checks_keys else ():
+            for field in checked:
                 where, params = _among(quote(field.column), ids)
                 table = quote(field.model._meta.db_table)
                 cursor.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params)  # noqa: S608
