@@ -175,8 +175,11 @@ CELERY_BEAT_SCHEDULE = {
 # live webhooks keep the CPU and disk they need (0 = no rest; bench/purge.py measures it).
 RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=3.0)
 # The purge checks foreign keys once per batch instead of PostgreSQL's once per row, when the
-# database role may set session_replication_role (privacy.retention.may_check_keys).
+# database role may set session_replication_role (privacy.retention.purge_rights).
 RETENTION_PURGE_OWN_KEY_CHECKS = env.bool("RETENTION_PURGE_OWN_KEY_CHECKS", default=True)
+# The WAL compression the purge's batches use when the role may set wal_compression: its
+# deletes write page images that compress to a third ("" = the server's setting).
+RETENTION_PURGE_WAL_COMPRESSION = env.str("RETENTION_PURGE_WAL_COMPRESSION", default="lz4")
 # Days a business scheduled for deletion stays locked (and can be restored) before it is purged.
 TENANT_DELETION_GRACE_DAYS = env.int("TENANT_DELETION_GRACE_DAYS", default=30)
 # Days until database backups that still hold a deleted business roll off (shown to owners).

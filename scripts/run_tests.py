@@ -97,9 +97,12 @@ def ensure_app_role_and_database(admin_url: str) -> None:
         conn.execute(sql.SQL("ALTER ROLE {} {}").format(role, attributes))
         if conn.info.server_version >= 150000:
             # The retention purge checks foreign keys per batch itself when it may skip
-            # PostgreSQL's per-row checks (privacy/retention.py, `may_check_keys`).
+            # PostgreSQL's per-row checks, and compresses its WAL (privacy/retention.py,
+            # `purge_rights`).
             conn.execute(
-                sql.SQL("GRANT SET ON PARAMETER session_replication_role TO {}").format(role)
+                sql.SQL(
+                    "GRANT SET ON PARAMETER session_replication_role, wal_compression TO {}"
+                ).format(role)
             )
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [APP_DATABASE]

@@ -2,8 +2,9 @@
 # First start of the PostgreSQL container: the application's own role and database.
 # The role is neither a superuser nor BYPASSRLS, so row-level security (FORCEd on every
 # tenant-owned table) applies to it; it owns its database and runs the migrations.
-# It may set session_replication_role: the retention purge then checks foreign keys once per
-# batch of rows itself instead of PostgreSQL's once per row (privacy/retention.py).
+# It may set session_replication_role and wal_compression: the retention purge then checks
+# foreign keys once per batch of rows itself instead of PostgreSQL's once per row, and
+# compresses the WAL its deletes write (privacy/retention.py, `purge_rights`).
 set -eu
 
 : "${APP_DB_USER:=salesos_app}"
@@ -17,5 +18,5 @@ SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATER
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_user')
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'app_db') \gexec
-SELECT format('GRANT SET ON PARAMETER session_replication_role TO %I', :'app_user') \gexec
+SELECT format('GRANT SET ON PARAMETER session_replication_role, wal_compression TO %I', :'app_user') \gexec
 SQL

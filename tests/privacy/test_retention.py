@@ -351,8 +351,58 @@ def test_on_postgresql_the_purge_checks_keys_per_batch_itself(tenant_a):
     assert report.status == PurgeReport.Status.COMPLETE
     assert count(tenant_a, Message) == 0
     # The setup scripts give the role the right; without it the purge deletes the plain way.
-    assert retention.may_check_keys()
+    assert retention.purge_rights().checks_keys
     assert any("session_replication_role = replica" in q["sql"] for q in queries)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)  # each batch in a transaction of its own, as in production
+def test_on_postgresql_the_purge_compresses_the_wal_of_its_batches(tenant_a):
+    resolved_conversation(tenant_a, days_ago=60, messages=3)
+    seen = []
+
+    def observe(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "DELETE FROM" in sql:  # what the batch's transaction is set to when it deletes
+            with context["connection"].cursor() as cursor:
+                cursor.execute("SELECT current_setting('wal_compression')")
+                seen.append(cursor.fetchone()[0])
+        return result
+
+    with connection.execute_wrapper(observe):
+        report = purge(tenant_a)
+
+    assert report.status == PurgeReport.Status.COMPLETE
+    assert retention.purge_rights().wal_compression == "lz4"
+    assert seen and set(seen) == {"lz4"}
+    with connection.cursor() as cursor:  # only in the batches' own transactions
+        cursor.execute("SELECT current_setting('wal_compression')")
+        assert cursor.fetchone()[0] == "off"
+
+
+@pytest.mark.postgres_only
+def test_the_wal_compression_can_be_turned_off(tenant_a, settings):
+    settings.RETENTION_PURGE_WAL_COMPRESSION = ""
+    resolved_conversation(tenant_a, days_ago=60, messages=2)
+
+    with CaptureQueriesContext(connection) as queries:
+        report = purge(tenant_a)
+
+    assert retention.purge_rights().wal_compression == ""
+    assert not any("set_config('wal_compression'" in q["sql"] for q in queries)
+    assert report.counts["messages"]["channels_app.Message"] == 2
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    "values",
+    [[1, 22, 9_000_000_000], ["plain", 'with "quotes"', "back\\slash", "comma, {brace}", "NULL"]],
+)
+def test_keys_go_to_postgresql_as_one_array_read_back_exactly(values):
+    sql_type = "bigint" if isinstance(values[0], int) else "text"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT %s::{sql_type}[]", [retention._array_text(values)])
+        assert cursor.fetchone()[0] == values
 
 
 @pytest.mark.postgres_only
@@ -383,7 +433,7 @@ def test_without_the_right_the_purge_deletes_the_plain_way(tenant_a, settings):
     with CaptureQueriesContext(connection) as queries:
         report = purge(tenant_a)
 
-    assert not retention.may_check_keys()
+    assert not retention.purge_rights().checks_keys
     assert not any("session_replication_role" in q["sql"] for q in queries)
     assert report.counts["messages"]["channels_app.Message"] == 3
     assert count(tenant_a, Conversation, pk=old.pk) == 0
