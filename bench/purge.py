@@ -11,28 +11,29 @@ What it does, in one run:
    each, resolved 60 days ago against a 30-day policy) with `INSERT … SELECT generate_series`;
 3. starts gunicorn (2 gthread workers x 4 threads) and measures the ingest's maximum rate with
    a closed-loop run, then paces webhooks at half that rate (open loop: each request has its
-   moment, and a late one counts its wait) and measures their p50 and p99 during the raw
-   DELETE and during the purge, and alone in a window directly before and one directly after
-   each deletion;
+   moment, and a late one counts its wait) for the length of each deletion;
 4. deletes the first business's messages with a raw batched
    `DELETE … WHERE id IN (SELECT id … ORDER BY id LIMIT 5000)` (the baseline), and the second
-   business's with the purge service (`privacy.retention.purge_expired`, batches of 5000), each
-   in a process of its own whose resident memory is sampled every 0.2 s.
+   business's with the purge service (`privacy.retention.purge_expired`, batches of 5000, its
+   own pauses), each in a process of its own whose resident memory is sampled every 0.2 s.
 
-Each measurement starts from a settled machine: before it the database is checkpointed and
-the kernel's dirty pages are written out, so one phase's write-back does not land in the next
-(on this kind of machine a single write-back burst stalls a WAL flush for half a second, which
-alone sets a p99). After the raw DELETE its dead rows are vacuumed, so the purge does not pay
-for them. Each deletion is compared with its own baseline: its two windows alone, pooled. They
-see the database as the deletion does (the webhooks' inserts reuse the space the vacuum freed
-after the raw DELETE, which costs them more than appending), and two windows make one
-random disk stall count half as much.
+Each deletion runs in slices: `--slice` seconds running, then stopped (SIGSTOP) as long, then
+running again, to the end. The webhooks due while it runs are measured against those due
+while it is stopped (a second after the stop, so the moment passes), which are its baseline.
+On this kind of machine the disk stalls now and then for 100-750 ms whatever runs, and one
+stall sets a window's p99; slices spread those stalls over both sides alike, where a window
+alone before and one after a deletion made the verdict a matter of where a stall fell. The
+purge is stopped only in its rest between batches, so no batch grows by a stop; rows/s count
+the running time only. Before each deletion the database is checkpointed and the kernel's dirty
+pages written out; after the raw DELETE its dead rows are vacuumed, so the purge does not pay
+for them. The WAL written per second, running and stopped, shows what the webhooks' commits
+share the disk with (the server's whole WAL: the webhooks' own too).
 
-    .venv/bin/python bench/purge.py --quick     # 200,000 messages per set, about 2.5 minutes
+    .venv/bin/python bench/purge.py --quick     # 200,000 messages per set, about 2 minutes
     .venv/bin/python bench/purge.py             # 5,000,000 messages per set
 
-Targets (issue 6): purge rows/s >= 0.5 x the raw DELETE; ingest p99 under the purge no more
-than 20% above the p99 alone; the purge's memory flat.
+Targets (issue 6): purge rows/s >= 0.5 x the raw DELETE; ingest p99 while the purge runs no
+more than 20% above the p99 while it is stopped; the purge's memory flat.
 
 Needs PostgreSQL (DATABASE_ADMIN_URL, or the application role's CREATEDB right) and Redis
 (BENCH_REDIS_URL, default redis://127.0.0.1:6379/13 — flushed by the benchmark).
@@ -45,6 +46,7 @@ import contextlib
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -155,7 +157,7 @@ def run_raw(tenant_id: int) -> dict:
     tenant = Tenant.objects.get(pk=tenant_id)
     cutoff = timezone.now() - datetime.timedelta(days=RETENTION_DAYS)
     rows = 0
-    started = time.perf_counter()
+    started = ready()
     with tenant_context(tenant):
         for sql in (
             "DELETE FROM channels_app_message WHERE id IN (SELECT m.id FROM"
@@ -182,7 +184,7 @@ def run_service(tenant_id: int) -> dict:
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(pk=tenant_id)
-    started = time.perf_counter()
+    started = ready()
     with tenant_context(tenant):
         report = retention.purge_expired()  # its own batch size and pauses, as in production
     return {
@@ -191,6 +193,12 @@ def run_service(tenant_id: int) -> dict:
         "status": report.status,
         "batches": report.batches,
     }
+
+
+def ready() -> float:
+    """Tell the benchmark the deleter starts now (its slices count from here); the moment."""
+    print("READY", flush=True)
+    return time.perf_counter()
 
 
 def child_main(kind: str, tenant_id: int) -> int:
@@ -222,6 +230,7 @@ class PacedIngest:
     def __init__(self, port: int, requests: list, rate: float, threads: int = 8):
         self.port, self.requests, self.rate, self.threads = port, requests, rate, threads
         self.latencies: list[float] = []
+        self.dues: list[float] = []  # each latency's moment, on time.perf_counter()'s clock
         self.codes: dict[int, int] = {}
         self._stop = threading.Event()
         self._next = 0
@@ -279,14 +288,17 @@ class PacedIngest:
             latency = time.perf_counter() - due
             with self._lock:
                 self.latencies.append(latency)
+                self.dues.append(due)
                 self.codes[status] = self.codes.get(status, 0) + 1
         conn.close()
 
-    def p99_ms(self) -> float:
-        return percentile_ms(self.latencies, 0.99)
-
-    def p50_ms(self) -> float:
-        return percentile_ms(self.latencies, 0.50)
+    def during(self, intervals: list[tuple[float, float]]) -> list[float]:
+        """The latencies of the requests due within `intervals`."""
+        return [
+            latency
+            for due, latency in zip(self.dues, self.latencies, strict=True)
+            if any(start <= due < end for start, end in intervals)
+        ]
 
 
 def percentile_ms(latencies: list[float], fraction: float) -> float:
@@ -327,18 +339,64 @@ def settle(admin_url: str, database_url: str, *, vacuum: tuple[str, ...] = ()) -
     time.sleep(3)
 
 
-def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate) -> dict:
-    """Run one deleter in its own process while webhooks are paced; sample its memory."""
+def wal_position(database_url: str) -> int:
+    """Bytes of WAL the server has written so far (every database's: the webhooks' too)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return int(conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0])
+
+
+def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate, slice_s) -> dict:
+    """Run one deleter in its own process while webhooks are paced, in alternate slices of
+    `slice_s` seconds running and stopped; sample its memory.
+
+    The webhooks due while the deleter runs are its measurement, those due while it is
+    stopped (after a second for the moment to pass) are its baseline: the machine's own
+    stalls, which come and go, fall on both alike. The purge is stopped only while it rests
+    between batches (in its sleep), so no batch's time, and the rest that follows from it,
+    grows by a stop; the raw DELETE never rests and is stopped where it is.
+    """
     ingest = supply.paced(port, rate)
     command = [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(tenant_id)]
     ingest.start()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    if process.stdout.readline().strip() != "READY":  # Django set up, the deleting begins
+        raise SystemExit(f"the {kind} deleter failed to start")
     samples: list[float] = []
+    running: list[tuple[float, float]] = []
+    stopped: list[tuple[float, float]] = []  # baseline slices
+    wal = {"running": 0, "stopped": 0}
+    stopped_s = 0.0
+
+    def watch(seconds: float) -> None:
+        until = time.perf_counter() + seconds
+        while process.poll() is None and time.perf_counter() < until:
+            value = rss_mb(process.pid)
+            if value is not None:
+                samples.append(value)
+            time.sleep(0.2)
+
     while process.poll() is None:
-        value = rss_mb(process.pid)
-        if value is not None:
-            samples.append(value)
-        time.sleep(0.2)
+        began, wal_began = time.perf_counter(), wal_position(env["DATABASE_URL"])
+        watch(slice_s)
+        if process.poll() is None:
+            if kind == "service":
+                stop_at_rest(process)
+            else:
+                process.send_signal(signal.SIGSTOP)
+        paused_at = time.perf_counter()
+        running.append((began, paused_at))
+        wal["running"] += wal_position(env["DATABASE_URL"]) - wal_began
+        if process.poll() is not None:
+            break
+        time.sleep(1.0)
+        began, wal_began = time.perf_counter(), wal_position(env["DATABASE_URL"])
+        time.sleep(slice_s)
+        stopped.append((began, time.perf_counter()))
+        wal["stopped"] += wal_position(env["DATABASE_URL"]) - wal_began
+        process.send_signal(signal.SIGCONT)
+        stopped_s += time.perf_counter() - paused_at
     ingest.stop()
     supply.take(ingest)
     if ingest.ran_out:
@@ -347,9 +405,31 @@ def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"the {kind} deleter failed with status {process.returncode}")
     result = json.loads(output.split("RESULT ", 1)[1])
+    # Its own clock ran on while it was stopped.
+    result["seconds"] -= stopped_s
     result["rss"] = samples
-    result["ingest"] = ingest
+    result["under"] = ingest.during(running)
+    result["alone"] = ingest.during(stopped)
+    result["wal_mb_per_s"] = {
+        "under": wal["running"] / 1e6 / sum(b - a for a, b in running),
+        "alone": wal["stopped"] / 1e6 / max(1e-9, sum(b - a for a, b in stopped)),
+    }
+    result["slices"] = len(stopped)
     return result
+
+
+def stop_at_rest(process: subprocess.Popen) -> None:
+    """SIGSTOP the purge while it sleeps between batches (its main thread in clock_nanosleep)."""
+    sleeping = "230"  # x86_64's clock_nanosleep, what time.sleep waits in
+    give_up = time.perf_counter() + 30
+    while process.poll() is None and time.perf_counter() < give_up:
+        with contextlib.suppress(OSError), open(f"/proc/{process.pid}/syscall") as syscall:
+            if syscall.read().split(" ", 1)[0] == sleeping:
+                process.send_signal(signal.SIGSTOP)
+                return
+        time.sleep(0.001)
+    if process.poll() is None:
+        process.send_signal(signal.SIGSTOP)  # not x86_64 Linux: anywhere, then
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -360,9 +440,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="200,000 messages per set")
     parser.add_argument("-n", type=int, help="expired messages per set (default 5,000,000)")
     parser.add_argument(
-        "--alone",
+        "--slice",
         type=float,
-        help="seconds of each of the four ingest-alone windows (default 20, 90 in a full run)",
+        help="seconds a deleter runs, and then is stopped, in turn (default 5, 15 in a full run)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "TENANT"), help=argparse.SUPPRESS)
@@ -370,12 +450,13 @@ def main(argv=None) -> int:
     if args.child:
         return child_main(args.child[0], int(args.child[1]))
     n = args.n or (200_000 if args.quick else 5_000_000)
-    alone_s = args.alone or (20.0 if args.quick else 90.0)
+    slice_s = args.slice or (5.0 if args.quick else 15.0)
     flat_out_requests = 3000 if args.quick else 6000
-    # Enough webhooks for the windows alone and both deletions at up to 280/s, with the raw
-    # DELETE at 10,000 rows/s and the purge at 6,000 or faster (posting stops when one ends).
-    deletion_s = n / 10_000 + n / 6_000
-    supply_size = flat_out_requests + int(280 * (4 * alone_s + deletion_s))
+    # Enough webhooks for both deletions at up to 280/s, with the raw DELETE at 10,000 rows/s
+    # and the purge at 7,000 or faster, each stopped as long as it runs, and a second between
+    # (posting stops when a deletion ends).
+    deletion_s = n / 10_000 + n / 7_000
+    supply_size = flat_out_requests + int(280 * (2 * deletion_s + deletion_s / slice_s + 60))
 
     admin_url = os.environ.get("DATABASE_ADMIN_URL") or DEFAULT_ADMIN_URL
     redis_url = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
@@ -414,75 +495,55 @@ def main(argv=None) -> int:
         rate = flat_out["per_s"] / 2
         say(f"ingest maximum {flat_out['per_s']:.0f}/s; pacing at {rate:.0f}/s")
 
-        def alone(label: str) -> PacedIngest:
-            ingest = supply.paced(port, rate)
-            ingest.run_for(alone_s)
-            supply.take(ingest)
-            say(f"ingest alone, {label}: p99 {ingest.p99_ms():.1f} ms")
-            return ingest
-
-        windows = {}
         settle(admin_url, database_url)
-        windows["before raw"] = alone("before the raw DELETE")
-        raw = delete_under_load("raw", raw_tenant, child_env, port, supply, rate)
-        say(f"raw DELETE: {raw['rows']:,} rows in {raw['seconds']:.1f} s")
-        settle(admin_url, database_url)
-        windows["after raw"] = alone("after the raw DELETE")
-
+        raw = delete_under_load("raw", raw_tenant, child_env, port, supply, rate, slice_s)
+        say(f"raw DELETE: {raw['rows']:,} rows in {raw['seconds']:.1f} s running")
+        # Its dead rows vacuumed: the purge does not pay for them.
         dead = ("channels_app_message", "channels_app_conversation")
         settle(admin_url, database_url, vacuum=dead)
-        windows["before purge"] = alone("before the purge")
-        service = delete_under_load("service", service_tenant, child_env, port, supply, rate)
-        say(f"purge: {service['rows']:,} rows in {service['seconds']:.1f} s ({service['status']})")
-        settle(admin_url, database_url)
-        windows["after purge"] = alone("after the purge")
+        service = delete_under_load(
+            "service", service_tenant, child_env, port, supply, rate, slice_s
+        )
+        say(f"purge: {service['rows']:,} rows in {service['seconds']:.1f} s running"
+            f" ({service['status']})")  # fmt: skip
     finally:
         stop_gunicorn(server)
 
-    def pooled(*names: str) -> list[float]:
-        return [x for name in names for x in windows[name].latencies]
-
-    raw["alone"] = pooled("before raw", "after raw")
-    service["alone"] = pooled("before purge", "after purge")
     rows_per_s = service["rows"] / service["seconds"]
     raw_per_s = raw["rows"] / raw["seconds"]
     ratio = rows_per_s / raw_per_s
     p99_alone = percentile_ms(service["alone"], 0.99)
-    p99_purge = service["ingest"].p99_ms()
+    p99_purge = percentile_ms(service["under"], 0.99)
     peak = max(service["rss"] or [0.0])
     samples = service["rss"]
     tenth = samples[len(samples) // 10] if samples else 0.0
 
     print()
-    print(f"{'deleting':<26}{'rows':>12}{'seconds':>10}{'rows/s':>10}{'webhooks':>10}"
-          f"{'p50 ms':>9}{'p99 ms':>9}{'x alone':>9}{'peak MB':>9}")  # fmt: skip
-    deletions = (("raw batched DELETE", raw, "raw"), ("purge service", service, "purge"))
-    for name, result, kind in deletions:
-        for label in (f"before {kind}", f"after {kind}"):
-            window = windows[label]
-            print(f"{f'nothing ({label})':<26}{'':>12}{alone_s:>10.1f}{'':>10}"
-                  f"{len(window.latencies):>10}{window.p50_ms():>9.1f}"
-                  f"{window.p99_ms():>9.1f}")  # fmt: skip
-        baseline = percentile_ms(result["alone"], 0.99)
-        print(f"{'nothing (both, pooled)':<26}{'':>12}{2 * alone_s:>10.1f}{'':>10}"
-              f"{len(result['alone']):>10}{percentile_ms(result['alone'], 0.5):>9.1f}"
-              f"{baseline:>9.1f}")  # fmt: skip
-        ingest = result["ingest"]
+    print(f"{'webhooks while':<28}{'rows':>12}{'seconds':>10}{'rows/s':>10}{'webhooks':>10}"
+          f"{'p50 ms':>9}{'p99 ms':>9}{'x alone':>9}{'WAL MB/s':>10}{'peak MB':>9}")  # fmt: skip
+    deletions = (("raw batched DELETE", raw), ("purge service", service))
+    for name, result in deletions:
+        alone, under = result["alone"], result["under"]
+        baseline = percentile_ms(alone, 0.99)
+        print(f"{f'{name} stopped':<28}{'':>12}{'':>10}{'':>10}{len(alone):>10}"
+              f"{percentile_ms(alone, 0.5):>9.1f}{baseline:>9.1f}{'':>9}"
+              f"{result['wal_mb_per_s']['alone']:>10.1f}")  # fmt: skip
         print(
-            f"{name:<26}{result['rows']:>12,}{result['seconds']:>10.1f}"
-            f"{result['rows'] / result['seconds']:>10.0f}{len(ingest.latencies):>10}"
-            f"{ingest.p50_ms():>9.1f}{ingest.p99_ms():>9.1f}{ingest.p99_ms() / baseline:>9.2f}"
-            f"{max(result['rss'] or [0.0]):>9.1f}"
+            f"{f'{name} runs':<28}{result['rows']:>12,}{result['seconds']:>10.1f}"
+            f"{result['rows'] / result['seconds']:>10.0f}{len(under):>10}"
+            f"{percentile_ms(under, 0.5):>9.1f}{percentile_ms(under, 0.99):>9.1f}"
+            f"{percentile_ms(under, 0.99) / baseline:>9.2f}"
+            f"{result['wal_mb_per_s']['under']:>10.1f}{max(result['rss'] or [0.0]):>9.1f}"
         )
     print()
     print(f"ingest paced at {rate:.0f}/s (half of {flat_out['per_s']:.0f}/s measured); "
-          f"non-200 answers under the purge: "
-          f"{sum(k for c, k in service['ingest'].codes.items() if c != 200)}")  # fmt: skip
+          f"each deleter ran and was stopped in turn, {slice_s:.0f} s each "
+          f"({raw['slices']} and {service['slices']} stops)")  # fmt: skip
     print(f"purge memory: {tenth:.1f} MB at 10% of the run, {samples[-1] if samples else 0:.1f}"
           f" MB at the end, peak {peak:.1f} MB ({len(samples)} samples)")  # fmt: skip
     target = ratio >= 0.5 and p99_purge <= 1.2 * p99_alone
     print(
-        "target (ratio >= 0.5, p99 under the purge <= 1.2 x its windows alone): "
+        "target (ratio >= 0.5, p99 while the purge runs <= 1.2 x while it is stopped): "
         f"{'met' if target else 'NOT met'}"
     )
 
