@@ -118,14 +118,25 @@ def _without_children(entry: PersonalData, ids: list) -> list:
     One probe per child table for the whole batch: written into the claim as NOT EXISTS,
     the planner reads the child's whole key index (every business's rows) for each batch.
     """
-    quote = connection.ops.quote_name
-    parents, keys = set(), Keys(entry.model, ids)
+    quote, keys = connection.ops.quote_name, Keys(entry.model, ids)
+    probes = [
+        (quote(field.model._meta.db_table), quote(field.column))
+        for field in _children_in_category(entry)
+    ]
+    if not probes:
+        return ids
+    parents = set()
     with connection.cursor() as cursor:
-        for field in _children_in_category(entry):
-            where, params = keys.among(quote(field.column))
-            table, column = quote(field.model._meta.db_table), quote(field.column)
-            cursor.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {where}", params)  # noqa: S608
+        if connection.vendor == "postgresql":  # all children in one statement
+            selects = (f"SELECT {c} FROM {t} WHERE {keys.named(c)}" for t, c in probes)  # noqa: S608
+            union = " UNION ".join(selects)
+            cursor.execute(union, keys.named_params)
             parents.update(row[0] for row in cursor.fetchall())
+        else:
+            for table, column in probes:
+                where, params = keys.among(column)
+                cursor.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {where}", params)  # noqa: S608
+                parents.update(row[0] for row in cursor.fetchall())
     return [pk for pk in ids if pk not in parents] if parents else ids
 
 
@@ -301,11 +312,14 @@ def _purge_batch_once(entry, *, cutoff, batch_size, report, after, rights, caref
             # the disk's flushes with fewer of the purge's (what they wait on under a purge).
             # Compressed, the page images its deletes write take a third of the WAL.
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
                 if rights.wal_compression:
                     cursor.execute(
-                        "SELECT set_config('wal_compression', %s, true)", [rights.wal_compression]
+                        "SELECT set_config('synchronous_commit', 'off', true),"
+                        " set_config('wal_compression', %s, true)",
+                        [rights.wal_compression],
                     )
+                else:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
         candidates = expired(entry, cutoff=cutoff).order_by("pk")
         if after is not None:
             candidates = candidates.filter(pk__gt=after)
@@ -385,19 +399,55 @@ def delete_rows(
             return {model._meta.label: deleted}
         # Across businesses, as PostgreSQL's own checks are: no key may be left dangling.
         with platform_access():
-            for field in set_null:
-                where, params = keys.among(quote(field.column))
-                table, column = quote(field.model._meta.db_table), quote(field.column)
-                cursor.execute(f"UPDATE {table} SET {column} = NULL WHERE {where}", params)  # noqa: S608
-            for field in checked:
-                where, params = keys.among(quote(field.column))
-                table = quote(field.model._meta.db_table)
-                cursor.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params)  # noqa: S608
-                if cursor.fetchone():
-                    raise IntegrityError(
-                        f"{field.model._meta.label}.{field.name} still points at a row of the batch"
-                    )
+            left = _clear_and_check(cursor, keys, set_null, checked)
+        if left:
+            raise IntegrityError(
+                f"{left.model._meta.label}.{left.name} still points at a row of the batch"
+            )
     return {model._meta.label: deleted}
+
+
+def _clear_and_check(cursor, keys: Keys, set_null: list, checked: list):
+    """Clear the SET_NULL keys that point at the batch, then find a key among `checked` that
+    still points at one of its rows (the first such field, or None).
+
+    On PostgreSQL in one statement: the UPDATEs are data-modifying CTEs (run to completion
+    whether read or not), one per table, the checks EXISTS probes. It comes after the DELETE
+    and reads with a snapshot of its own, as one statement per table would; it saves their
+    round trips.
+    """
+    quote = connection.ops.quote_name
+    named = [(quote(f.model._meta.db_table), quote(f.column)) for f in set_null + checked]
+    if connection.vendor == "postgresql":
+        # One UPDATE per table: two CTEs updating the same row, as a reminder and a reply of
+        # one appointment both in the batch, would keep only one of the changes.
+        columns_of: dict[str, list[str]] = {}
+        for table, column in named[: len(set_null)]:
+            columns_of.setdefault(table, []).append(column)
+        clears = [
+            f"cleared_{i} AS (UPDATE {t} SET "  # noqa: S608
+            + ", ".join(f"{c} = CASE WHEN {keys.named(c)} THEN NULL ELSE {c} END" for c in cs)
+            + f" WHERE {' OR '.join(keys.named(c) for c in cs)} RETURNING 1)"
+            for i, (t, cs) in enumerate(columns_of.items())
+        ]
+        probes = [
+            f"EXISTS (SELECT 1 FROM {t} WHERE {keys.named(c)})"  # noqa: S608
+            for t, c in named[len(set_null) :]
+        ]
+        with_clause = f"WITH {', '.join(clears)} " if clears else ""
+        # Our own table and column names only; the keys are a parameter.
+        cursor.execute(f"{with_clause}SELECT {', '.join(probes) or 'NULL'}", keys.named_params)
+        found = cursor.fetchone()[: len(checked)]  # "SELECT NULL" when nothing is checked
+        return next((field for field, hit in zip(checked, found, strict=True) if hit), None)
+    for table, column in named[: len(set_null)]:
+        where, params = keys.among(column)
+        cursor.execute(f"UPDATE {table} SET {column} = NULL WHERE {where}", params)  # noqa: S608
+    for field, (table, column) in zip(checked, named[len(set_null) :], strict=True):
+        where, params = keys.among(column)
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params)  # noqa: S608
+        if cursor.fetchone():
+            return field
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -457,6 +507,15 @@ class Keys:
             sql_type = self.model._meta.pk.rel_db_type(connection)
             return f"{column} = ANY(%s::{sql_type}[])", [self.array_text]
         return f"{column} IN ({', '.join(['%s'] * len(self.ids))})", list(self.ids)
+
+    def named(self, column: str) -> str:
+        """`column` is one of the keys, with the keys as the named parameter `keys` (sent
+        once however many times a statement names it; PostgreSQL only)."""
+        return f"{column} = ANY(%(keys)s::{self.model._meta.pk.rel_db_type(connection)}[])"
+
+    @property
+    def named_params(self) -> dict[str, str]:
+        return {"keys": self.array_text}
 
     @functools.cached_property
     def array_text(self) -> str:
