@@ -248,11 +248,6 @@ class PacedIngest:
         for thread in self._pool:
             thread.join()
 
-    def run_for(self, seconds: float) -> None:
-        self.start()
-        time.sleep(seconds)
-        self.stop()
-
     @property
     def used(self) -> int:
         """Requests taken from the list (sent, or dropped at the stop): never to be sent again."""
