@@ -156,25 +156,29 @@ def grant_platform_access() -> None:
     _push_to_database()
 
 
-def for_tenant(func):
+def for_tenant(func=None, *, allow_locked: bool = False):
     """Decorate a Celery task or function whose first argument is a tenant id.
 
     The tenant is loaded, activated for the call and deactivated afterwards, whatever happens.
-    A business that is scheduled for deletion (locked) or already deleted does nothing: the
-    call returns None.
+    A business that is already deleted does nothing: the call returns None. So does one that is
+    scheduled for deletion (locked), unless `allow_locked` (the owner's export of everything,
+    which works during the grace period): `@for_tenant(allow_locked=True)`.
     """
 
-    @functools.wraps(func)
-    def wrapper(tenant_id, *args, **kwargs):
-        from tenants.models import Tenant
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(tenant_id, *args, **kwargs):
+            from tenants.models import Tenant
 
-        tenant = Tenant.objects.filter(pk=tenant_id).first()
-        if tenant is None or tenant.is_locked:
-            logger.info(
-                "task %s skipped: business %s is deleted or locked", func.__name__, tenant_id
-            )
-            return None
-        with tenant_context(tenant):
-            return func(tenant_id, *args, **kwargs)
+            tenant = Tenant.objects.filter(pk=tenant_id).first()
+            if tenant is None or (tenant.is_locked and not allow_locked):
+                logger.info(
+                    "task %s skipped: business %s is deleted or locked", func.__name__, tenant_id
+                )
+                return None
+            with tenant_context(tenant):
+                return func(tenant_id, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate(func) if func is not None else decorate

@@ -109,6 +109,24 @@ def test_the_task_decorator_deactivates_even_when_the_task_fails(tenant_a):
     assert get_current_tenant() is None
 
 
+def test_the_task_decorator_skips_a_locked_business_unless_told_otherwise(tenant_a):
+    ProbeParentFactory(tenant=tenant_a, name="still here")
+    tenant_a.status = tenant_a.Status.DELETION_REQUESTED
+    tenant_a.save(update_fields=["status"])
+
+    @for_tenant
+    def task(tenant_id):
+        return [p.name for p in ProbeParent.objects.all()]
+
+    @for_tenant(allow_locked=True)
+    def export(tenant_id):
+        return [p.name for p in ProbeParent.objects.all()]
+
+    assert task(tenant_a.pk) is None
+    assert export(tenant_a.pk) == ["still here"]
+    assert get_current_tenant() is None
+
+
 def test_requests_do_not_leave_a_tenant_active(client, tenant_a):
     client.force_login(member(tenant_a))
     assert client.get(f"/app/{tenant_a.slug}/").status_code == 200
