@@ -11,6 +11,7 @@ from django.contrib import admin
 
 from channels_app.admin import ReadOnlyAdmin
 from privacy.models import (
+    BusinessExport,
     ConsentEvent,
     ConsentState,
     DataRequest,
@@ -89,4 +90,22 @@ class DataRequestAdmin(ReadOnlyAdmin):
         "subject_email",
         "due_date",
         "created_at",
+    )
+
+
+@admin.register(BusinessExport)
+class BusinessExportAdmin(ReadOnlyAdmin):
+    # The archive is not offered here: the business downloads it through its own, logged, page.
+    list_display = ("status", "requested_by_label", "requested_at", "rows", "expires_at")
+    list_filter = ("status",)
+    fields = (
+        "status",
+        "requested_by_label",
+        "requested_at",
+        "started_at",
+        "finished_at",
+        "rows",
+        "size",
+        "expires_at",
+        "failure_reason",
     )

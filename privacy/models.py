@@ -289,6 +289,70 @@ class DataRequest(TenantOwned):
         )
 
 
+class BusinessExport(TenantOwned):
+    """An owner's export of every record of the business (before asking for its deletion, or
+    during the grace period): a zip built by Celery, downloadable until `expires_at`.
+
+    Written only through `privacy.tenant_deletion`. At most one export of a business is queued
+    or running at a time; a new ready export replaces the previous one's file. The file is
+    deleted when its link expires; the record of who asked stays until the business goes.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("being prepared")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
+
+    IN_PROGRESS = (Status.QUEUED, Status.RUNNING)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The owner's e-mail when they asked, kept if the account goes.
+    requested_by_label = models.CharField(max_length=254, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows = models.PositiveBigIntegerField(default=0)
+    size = models.PositiveBigIntegerField(default=0)
+    # Named before the archive is written, so a run that dies leaves no file nobody knows of.
+    file = models.FileField(upload_to="exports/", max_length=300, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "requested_at"], name="business_export_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="business_export_one_in_progress",
+            )
+        ]
+
+    def __str__(self):
+        return f"business export #{self.pk} ({self.status})"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in self.IN_PROGRESS
+
+    def is_available(self, now=None) -> bool:
+        return bool(
+            self.status == self.Status.READY
+            and self.file
+            and self.expires_at
+            and (now or timezone.now()) < self.expires_at
+        )
+
+    @property
+    def has_expired(self) -> bool:
+        return self.status == self.Status.READY and not self.is_available()
+
+
 class PurgeReport(TenantOwned):
     """One retention purge (or dry run) of one business: what it removed, per category and model.
 

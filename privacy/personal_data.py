@@ -58,3 +58,12 @@ declare(
     retention=Retention.BUSINESS,
     note="The business's breach record; kept until the business is deleted.",
 )
+declare(
+    privacy.BusinessExport,
+    fields=("file",),
+    erasure=Erasure.ANONYMISE,
+    retention=Retention.BUSINESS,
+    note="An owner's export of the whole business: the archive holds every customer's data and "
+    "is deleted when its link expires or a newer export replaces it; the record of who asked "
+    "stays until the business is deleted.",
+)

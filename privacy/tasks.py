@@ -28,6 +28,16 @@ def run_data_request(tenant_id: int, request_id: int) -> str | None:
     return data_request.status if data_request is not None else None
 
 
+@shared_task(acks_late=True)
+@for_tenant(allow_locked=True)
+def prepare_business_export(tenant_id: int, export_id: int) -> str | None:
+    """An owner's export of everything; it runs during the deletion grace period too."""
+    from privacy import tenant_deletion
+
+    export = tenant_deletion.prepare_export(export_id=export_id)
+    return export.status if export is not None else None
+
+
 def _tenants(*, active_only: bool):
     from tenants.models import Tenant
 
@@ -39,11 +49,15 @@ def _tenants(*, active_only: bool):
 
 @shared_task(acks_late=True)
 def expire_exports() -> int:
-    """Beat: delete expired export archives, business by business (locked ones too)."""
+    """Beat: delete expired export archives (data requests' and whole-business exports),
+    business by business (locked ones too)."""
+    from privacy import tenant_deletion
+
     removed = 0
     for tenant in _tenants(active_only=False):
         with tenant_context(tenant):
             removed += dsr.expire_exports()
+            removed += tenant_deletion.expire_exports()
     return removed
 
 

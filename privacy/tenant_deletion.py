@@ -8,6 +8,9 @@
   period is over: every tenant-owned model, children first, in batches that each commit (an
   interrupted purge continues on the next run), the files its rows point at, its memberships,
   and finally the business itself.
+- `request_export` queues an export of every row of the business (owners, also while it is
+  locked); Celery builds the zip (`prepare_export`) and the deletion page offers it until its
+  link expires.
 - People's accounts stay: an account is the person's own (they may belong to other businesses
   or create a new one); only their membership of the deleted business goes.
 - Database backups still hold the business until they roll off, `BACKUP_RETENTION_DAYS` (90)
@@ -19,20 +22,23 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import secrets
 import tempfile
 import zipfile
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from privacy import export as export_module
 from privacy import security
-from privacy.models import SecurityEvent
+from privacy.models import BusinessExport, SecurityEvent
 from salesos.encryption import EncryptedTextField
-from tenants.context import tenant_context
+from tenants.context import require_current_tenant, tenant_context
 from tenants.models import Membership, Tenant, tenant_owned_models
 
 log = logging.getLogger(__name__)
@@ -201,6 +207,12 @@ def _delete_all(model, *, batch_size: int) -> int:
 
 
 # --- Export everything ------------------------------------------------------------------------
+#
+# `request_export` (the owner's click) records a queued `BusinessExport` and hands it to Celery
+# (`privacy.tasks.prepare_business_export` → `prepare_export`), which writes the zip and stores
+# it; the deletion page then offers it until its link expires (`export_file_retention_days`,
+# like data request archives). Expired files are deleted by `expire_exports` (beat) or by the
+# download that finds them expired.
 
 
 def _exported_fields(model) -> list[str]:
@@ -212,12 +224,11 @@ def _exported_fields(model) -> list[str]:
     ]
 
 
-def export_everything(*, tenant: Tenant, batch_size: int = BATCH_SIZE):
-    """A zip of every row of the business, one JSON file per model (JSON lines, read in
-    batches); returns (an open temporary file positioned at 0, number of rows)."""
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
+def write_everything(handle, *, tenant: Tenant, batch_size: int = BATCH_SIZE) -> int:
+    """Write a zip of every row of the business into the binary file `handle`, one JSON-lines
+    file per model, reading each model in primary-key batches; returns the number of rows."""
     rows = 0
-    with tenant_context(tenant), zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+    with tenant_context(tenant), zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(
             "README.txt",
             _(
@@ -230,7 +241,7 @@ def export_everything(*, tenant: Tenant, batch_size: int = BATCH_SIZE):
             if model._meta.app_label == "probe":
                 continue
             fields = _exported_fields(model)
-            with archive.open(f"{model._meta.label}.jsonl", "w") as handle:
+            with archive.open(f"{model._meta.label}.jsonl", "w", force_zip64=True) as out:
                 last = None
                 while True:
                     queryset = model.objects.order_by("pk")
@@ -240,8 +251,131 @@ def export_everything(*, tenant: Tenant, batch_size: int = BATCH_SIZE):
                     if not batch:
                         break
                     for row in batch:
-                        handle.write(json.dumps(row, cls=DjangoJSONEncoder).encode() + b"\n")
+                        out.write(json.dumps(row, cls=DjangoJSONEncoder).encode() + b"\n")
                     rows += len(batch)
                     last = batch[-1]["id"]
-    out.seek(0)
-    return out, rows
+    return rows
+
+
+def latest_export() -> BusinessExport | None:
+    """The active business's most recent export, whatever its state."""
+    return BusinessExport.objects.order_by("-requested_at", "-id").first()
+
+
+def request_export(*, tenant: Tenant, by: Membership) -> tuple[BusinessExport, bool]:
+    """Queue an export of everything (an owner, also while the business is locked).
+
+    Returns (export, created): while one is queued or being prepared, that one is returned and
+    nothing new starts."""
+    from privacy import tasks
+
+    if by.tenant_id != tenant.pk or not by.is_owner:
+        raise DeletionError(_("Only an owner can export the whole business."))
+    with transaction.atomic():
+        # One click at a time per business; the partial unique constraint is the last word.
+        Tenant.objects.select_for_update().only("pk").get(pk=tenant.pk)
+        current = (
+            BusinessExport.objects.filter(status__in=BusinessExport.IN_PROGRESS)
+            .order_by("-requested_at", "-id")
+            .first()
+        )
+        if current is not None:
+            return current, False
+        export = BusinessExport.objects.create(
+            requested_by=by.user, requested_by_label=by.user.email
+        )
+        tenant_id, export_id = tenant.pk, export.pk
+        transaction.on_commit(lambda: tasks.prepare_business_export.delay(tenant_id, export_id))
+    return export, True
+
+
+def _storage():
+    return BusinessExport._meta.get_field("file").storage
+
+
+def prepare_export(*, export_id: int, batch_size: int = BATCH_SIZE) -> BusinessExport | None:
+    """Write and store the archive of a queued export (the Celery task). Safe to run twice: a
+    ready or failed export is left alone; one found running (its worker died) starts over, and
+    the file its first run named is deleted. A failure marks it failed, with no file left."""
+    tenant = require_current_tenant()
+    storage = _storage()
+    with transaction.atomic():
+        export = BusinessExport.objects.select_for_update().filter(pk=export_id).first()
+        if export is None or not export.in_progress:
+            return export
+        if export.file.name:  # an earlier run of this export was interrupted
+            storage.delete(export.file.name)
+        name = f"exports/{tenant.pk}/business-{secrets.token_urlsafe(24)}.zip"
+        export.status = BusinessExport.Status.RUNNING
+        export.started_at = timezone.now()
+        export.file.name = name
+        export.save(update_fields=["status", "started_at", "file"])
+    stored = ""
+    try:
+        with tempfile.TemporaryFile() as handle:
+            rows = write_everything(handle, tenant=tenant, batch_size=batch_size)
+            size = handle.tell()
+            handle.seek(0)
+            stored = storage.save(name, File(handle, name=name))
+        with transaction.atomic():
+            done = BusinessExport.objects.filter(
+                pk=export_id, status=BusinessExport.Status.RUNNING, file=name
+            ).update(
+                status=BusinessExport.Status.READY,
+                file=stored,
+                rows=rows,
+                size=size,
+                finished_at=timezone.now(),
+                expires_at=export_module.expiry_for(tenant),
+            )
+    except Exception as exc:
+        log.exception("business export %s of tenant %s failed", export_id, tenant.pk)
+        try:
+            storage.delete(stored or name)
+        except Exception:
+            log.exception("business export %s: its partial file %s stays", export_id, name)
+        BusinessExport.objects.filter(pk=export_id, file=name).update(
+            status=BusinessExport.Status.FAILED,
+            file="",
+            finished_at=timezone.now(),
+            failure_reason=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        return BusinessExport.objects.filter(pk=export_id).first()
+    if not done:  # another run of the same export took over meanwhile: its file stands
+        storage.delete(stored)
+        return BusinessExport.objects.filter(pk=export_id).first()
+    _replace_older(export_id)
+    log.info("business export %s of tenant %s ready: %s rows", export_id, tenant.pk, rows)
+    return BusinessExport.objects.get(pk=export_id)
+
+
+def _replace_older(export_id: int) -> None:
+    """A new export replaces the earlier ones: their files go, their links expire now."""
+    older = BusinessExport.objects.exclude(file="").filter(
+        pk__lt=export_id, status=BusinessExport.Status.READY
+    )
+    for export in older:
+        withdraw_file(export)
+
+
+def withdraw_file(export: BusinessExport, *, now: datetime.datetime | None = None) -> None:
+    """Delete an export's file and end its link (expired, or replaced by a newer export)."""
+    now = now or timezone.now()
+    if export.file.name:
+        export.file.storage.delete(export.file.name)
+    expires_at = min(export.expires_at, now) if export.expires_at else now
+    BusinessExport.objects.filter(pk=export.pk).update(file="", expires_at=expires_at)
+    export.file.name, export.expires_at = "", expires_at
+
+
+def expire_exports(*, now: datetime.datetime | None = None) -> int:
+    """Delete the active business's export files whose link has expired. Safe to run twice."""
+    now = now or timezone.now()
+    expired = BusinessExport.objects.exclude(file="").filter(
+        status=BusinessExport.Status.READY, expires_at__lte=now
+    )
+    removed = 0
+    for export in expired:
+        withdraw_file(export, now=now)
+        removed += 1
+    return removed

@@ -35,5 +35,13 @@ urlpatterns = [
     ),
     path("delete-business/", deletion.deletion_page, name="deletion"),
     path("delete-business/restore/", deletion.deletion_restore, name="deletion_restore"),
-    path("delete-business/export.zip", deletion.export_everything, name="export_everything"),
+    path("delete-business/export/", deletion.export_status, name="business_export"),
+    path(
+        "delete-business/export/prepare/", deletion.export_prepare, name="business_export_prepare"
+    ),
+    path(
+        "delete-business/exports/<int:business_export_id>/download/",
+        deletion.export_download,
+        name="business_export_download",
+    ),
 ]

@@ -45,6 +45,7 @@ from crm.models import (
 )
 from privacy.models import (
     AccessLogEntry,
+    BusinessExport,
     ConsentAction,
     ConsentEvent,
     ConsentSource,
@@ -512,6 +513,20 @@ class DataRequestFactory(TenantOwnedFactory):
     due_date = factory.LazyFunction(lambda: timezone.localdate() + timedelta(days=9))
 
 
+class BusinessExportFactory(TenantOwnedFactory):
+    """A ready export of the whole business, its file stored and its link still valid."""
+
+    class Meta:
+        model = BusinessExport
+
+    status = BusinessExport.Status.READY
+    file = factory.django.FileField(filename="business-export.zip", data=b"PK\x05\x06" + b"\0" * 18)
+    rows = 1
+    size = 22
+    finished_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
 class ApiKeyFactory(TenantOwnedFactory):
     class Meta:
         model = ApiKey
@@ -591,6 +606,7 @@ FACTORY_FOR_MODEL = {
     BotRun: BotRunFactory,
     AccessLogEntry: AccessLogEntryFactory,
     DataRequest: DataRequestFactory,
+    BusinessExport: BusinessExportFactory,
     ApiKey: ApiKeyFactory,
     PurgeReport: PurgeReportFactory,
     SecurityEvent: SecurityEventFactory,

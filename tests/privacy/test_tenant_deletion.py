@@ -3,9 +3,6 @@ is then removed to the last row, while other businesses keep everything."""
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from datetime import timedelta
 
 import pytest
@@ -17,7 +14,7 @@ from django.utils import timezone
 
 from channels_app.models import Channel, Message
 from privacy import tasks, tenant_deletion
-from privacy.models import AccessLogEntry, SecurityEvent
+from privacy.models import SecurityEvent
 from tenants.context import platform_access, tenant_context
 from tenants.models import Membership, Role, Tenant, User, tenant_owned_models
 from tests.factories import (
@@ -145,31 +142,6 @@ def test_the_deletion_form_explains_a_wrong_address(client, tenant_a, owner_a):
     tenant_a.refresh_from_db()
     assert tenant_a.status == Tenant.Status.ACTIVE
     assert "90 days" in client.get(url).content.decode()  # the backup horizon is documented
-
-
-def test_export_everything_is_a_zip_of_every_table_without_secrets(client, tenant_a, owner_a):
-    ChannelFactory(tenant=tenant_a, twilio=True)
-    MessageFactory(tenant=tenant_a, body="Hello from Ana")
-    client.force_login(owner_a)
-
-    response = client.get(
-        reverse("privacy:export_everything", kwargs={"tenant_slug": tenant_a.slug})
-    )
-
-    assert response.status_code == 200
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    names = set(archive.namelist())
-    assert "channels_app.Message.jsonl" in names and "crm.Contact.jsonl" in names
-    messages = [
-        json.loads(line) for line in archive.read("channels_app.Message.jsonl").splitlines()
-    ]
-    assert [m["body"] for m in messages] == ["Hello from Ana"]
-    channels = archive.read("channels_app.Channel.jsonl").decode()
-    assert "twilio-auth-token" not in channels and "twilio_auth_token" not in channels
-    with tenant_context(tenant_a):
-        assert AccessLogEntry.objects.filter(
-            action=AccessLogEntry.Action.EXPORTED_BUSINESS
-        ).exists()
 
 
 def _rows_by_tenant(tenant_id: int) -> dict[str, int]:
