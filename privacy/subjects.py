@@ -13,6 +13,7 @@ Export, erasure and verification all read rows from here, so a new model declare
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
@@ -134,22 +135,40 @@ def rows(entry: PersonalData, subject: Subject) -> models.QuerySet:
 
 
 def file_mentions(fieldfile, forms: Iterable[str]) -> bool:
-    """Does the stored file contain one of the forms (case-insensitive)? Read in chunks."""
+    """Does the stored file contain one of the forms (case-insensitive)? Read in chunks. A zip
+    archive (an export) is read member by member, uncompressed: its compressed bytes would
+    hide what it holds."""
     if not fieldfile:
         return False
     needles = [form.lower().encode() for form in forms]
-    overlap = max((len(n) for n in needles), default=0)
     try:
         handle = fieldfile.storage.open(fieldfile.name, "rb")
     except (FileNotFoundError, OSError):
         return False
     with handle:
-        tail = b""
-        while chunk := handle.read(FILE_SCAN_CHUNK):
-            window = (tail + chunk).lower()
-            if any(needle in window for needle in needles):
-                return True
-            tail = window[-overlap:] if overlap else b""
+        if zipfile.is_zipfile(handle):
+            handle.seek(0)
+            try:
+                with zipfile.ZipFile(handle) as archive:
+                    for member in archive.infolist():
+                        with archive.open(member) as stream:
+                            if _stream_mentions(stream, needles):
+                                return True
+                return False
+            except zipfile.BadZipFile:
+                pass  # only looks like one: read as it is
+        handle.seek(0)
+        return _stream_mentions(handle, needles)
+
+
+def _stream_mentions(stream, needles: list[bytes]) -> bool:
+    overlap = max((len(n) for n in needles), default=0)
+    tail = b""
+    while chunk := stream.read(FILE_SCAN_CHUNK):
+        window = (tail + chunk).lower()
+        if any(needle in window for needle in needles):
+            return True
+        tail = window[-overlap:] if overlap else b""
     return False
 
 
@@ -209,7 +228,11 @@ def search_every_field(subject: Subject, *, exclude: dict[str, Iterable[int]] | 
             queryset = entry.model.objects.annotate(**annotations).filter(condition)
             found.update(queryset.values_list("pk", flat=True).distinct())
         for name in file_fields(entry):
-            for obj in entry.model.objects.only("pk", name).iterator(chunk_size=200):
+            # Only rows that name a file: an export whose file is gone is not opened at all.
+            with_file = entry.model.objects.exclude(**{name: ""}).exclude(
+                **{f"{name}__isnull": True}
+            )
+            for obj in with_file.only("pk", name).iterator(chunk_size=200):
                 if obj.pk not in found and file_mentions(getattr(obj, name), forms):
                     found.add(obj.pk)
         found -= skip

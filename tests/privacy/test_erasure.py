@@ -10,9 +10,10 @@ from django.db import connection
 
 from channels_app.models import AIUsage, Conversation, InboundWebhook, KnowledgeChunk, Message
 from crm.models import Contact, ContactImport, Deal, Note
-from privacy import dsr
-from privacy.models import AccessLogEntry, ConsentEvent, DataRequest
+from privacy import dsr, erasure, subjects, tasks, tenant_deletion
+from privacy.models import AccessLogEntry, BusinessExport, ConsentEvent, DataRequest
 from tenants.context import tenant_context
+from tenants.models import Membership
 from tests.factories import ContactFactory
 from tests.privacy import dsr_world
 from tests.privacy.dsr_world import DIGITS, EMAIL, OTHER_EMAIL, OTHER_PHONE, PHONE
@@ -28,6 +29,17 @@ def media(settings, tmp_path):
 @pytest.fixture
 def world(tenant_a):
     return dsr_world.build(tenant_a)
+
+
+def export_everything(tenant, owner) -> BusinessExport:
+    """The owner's export of the whole business, prepared and ready."""
+    with tenant_context(tenant):
+        export, _ = tenant_deletion.request_export(
+            tenant=tenant, by=Membership.objects.get(tenant=tenant, user=owner)
+        )
+    assert tasks.prepare_business_export(tenant.pk, export.pk) == "ready"
+    with tenant_context(tenant):
+        return BusinessExport.objects.get(pk=export.pk)
 
 
 def carry_out(data_request, capture):
@@ -290,3 +302,13 @@ def test_the_operator_command_verifies_an_erasure(world, django_capture_on_commi
     out = io.StringIO()
     call_command("verify_erasure", business=world.tenant.slug, phone=PHONE, stdout=out)
     assert out.getvalue().startswith("Clean:")
+
+
+def test_the_verification_looks_inside_an_export_of_the_whole_business(world, owner_a):
+    export_everything(world.tenant, owner_a)
+
+    with tenant_context(world.tenant):
+        result = erasure.verify(subjects.find_subject(email=EMAIL))
+
+    # The zip is compressed: only read uncompressed does it show the person.
+    assert result["hits"]["privacy.BusinessExport"] == 1
