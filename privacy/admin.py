@@ -108,4 +108,5 @@ class BusinessExportAdmin(ReadOnlyAdmin):
         "size",
         "expires_at",
         "failure_reason",
+        "removed_because",
     )

@@ -22,8 +22,9 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from privacy import deadlines, erasure, export, subjects
+from privacy import deadlines, erasure, export, subjects, tenant_deletion
 from privacy.access_log import Action, record_access
 from privacy.models import ConsentAction, ConsentSource, DataRequest, Purpose
 from privacy.services import record_consent
@@ -376,23 +377,35 @@ def _erase(data_request: DataRequest) -> None:
     subject = _subject_of(data_request)
     keep = {DataRequest._meta.label: [data_request.pk]}
     report = erasure.erase_subject(subject, keep=keep)
+    # The business's exports of everything hold this person too (whether or not anything of
+    # them is left to find): their files go before the verification looks.
+    business_exports = tenant_deletion.remove_exports_after_erasure()
     verification = erasure.verify(subject, exclude=keep)
     total = sum(item["rows"] for item in report.values())
     # The record itself is the anonymised proof: identifiers out, their salted hashes stay.
     if data_request.export_file:
         data_request.export_file.storage.delete(data_request.export_file.name)
+    summary = (
+        _("%(rows)s rows erased or anonymised in %(tables)s tables.")
+        % {"rows": total, "tables": len(report)}
+        if total
+        else _("Nothing was found for this person; nothing was erased.")
+    )
+    if business_exports:
+        summary += " " + ngettext(
+            "The export of the whole business was deleted too, as it held every customer.",
+            "%(files)s exports of the whole business were deleted too, as they held every "
+            "customer.",
+            business_exports,
+        ) % {"files": business_exports}
     _finish(
         data_request,
         result={
             "models": report,
             "total": total,
             "nothing_found": total == 0,
-            "summary": (
-                _("%(rows)s rows erased or anonymised in %(tables)s tables.")
-                % {"rows": total, "tables": len(report)}
-                if total
-                else _("Nothing was found for this person; nothing was erased.")
-            ),
+            "business_exports_removed": business_exports,
+            "summary": summary,
         },
         verification=verification,
         subject_phone="",

@@ -295,8 +295,12 @@ class BusinessExport(TenantOwned):
 
     Written only through `privacy.tenant_deletion`. At most one export of a business is queued
     or running at a time; a new ready export replaces the previous one's file. The file is
-    deleted when its link expires; the record of who asked stays until the business goes.
+    deleted when its link expires, or earlier when a customer's erasure is carried out (each
+    export holds every customer); the record of who asked stays until the business goes.
     """
+
+    class RemovedBecause(models.TextChoices):
+        ERASURE = "erasure", _("removed after a customer's erasure request; prepare a new export")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
@@ -321,6 +325,9 @@ class BusinessExport(TenantOwned):
     file = models.FileField(upload_to="exports/", max_length=300, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
+    # Why the file went before its link expired (the deletion page says it); empty when it
+    # expired or a newer export replaced it.
+    removed_because = models.CharField(max_length=16, choices=RemovedBecause.choices, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]

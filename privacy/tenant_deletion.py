@@ -10,7 +10,7 @@
   and finally the business itself.
 - `request_export` queues an export of every row of the business (owners, also while it is
   locked); Celery builds the zip (`prepare_export`) and the deletion page offers it until its
-  link expires.
+  link expires, or until a customer's erasure removes it (`remove_exports_after_erasure`).
 - People's accounts stay: an account is the person's own (they may belong to other businesses
   or create a new one); only their membership of the deleted business goes.
 - Database backups still hold the business until they roll off, `BACKUP_RETENTION_DAYS` (90)
@@ -212,7 +212,9 @@ def _delete_all(model, *, batch_size: int) -> int:
 # (`privacy.tasks.prepare_business_export` → `prepare_export`), which writes the zip and stores
 # it; the deletion page then offers it until its link expires (`export_file_retention_days`,
 # like data request archives). Expired files are deleted by `expire_exports` (beat) or by the
-# download that finds them expired.
+# download that finds them expired. Each export holds every customer, so a customer's erasure
+# deletes the ready one's file and sends one being prepared back to the queue
+# (`remove_exports_after_erasure`).
 
 
 def _exported_fields(model) -> list[str]:
@@ -334,14 +336,19 @@ def prepare_export(*, export_id: int, batch_size: int = BATCH_SIZE) -> BusinessE
             storage.delete(stored or name)
         except Exception:
             log.exception("business export %s: its partial file %s stays", export_id, name)
-        BusinessExport.objects.filter(pk=export_id, file=name).update(
+        # Unless it was queued again meanwhile (an erasure): then the next run stands.
+        BusinessExport.objects.filter(
+            pk=export_id, status=BusinessExport.Status.RUNNING, file=name
+        ).update(
             status=BusinessExport.Status.FAILED,
             file="",
             finished_at=timezone.now(),
             failure_reason=f"{type(exc).__name__}: {exc}"[:300],
         )
         return BusinessExport.objects.filter(pk=export_id).first()
-    if not done:  # another run of the same export took over meanwhile: its file stands
+    if not done:
+        # Another run of the same export took over meanwhile (its file stands), or an erasure
+        # sent it back to the queue because this archive may hold the erased customer.
         storage.delete(stored)
         return BusinessExport.objects.filter(pk=export_id).first()
     _replace_older(export_id)
@@ -358,14 +365,63 @@ def _replace_older(export_id: int) -> None:
         withdraw_file(export)
 
 
-def withdraw_file(export: BusinessExport, *, now: datetime.datetime | None = None) -> None:
-    """Delete an export's file and end its link (expired, or replaced by a newer export)."""
+def withdraw_file(
+    export: BusinessExport, *, now: datetime.datetime | None = None, because: str = ""
+) -> None:
+    """Delete an export's file and end its link (expired, replaced by a newer export, or
+    removed `because` of something the deletion page explains)."""
     now = now or timezone.now()
     if export.file.name:
         export.file.storage.delete(export.file.name)
     expires_at = min(export.expires_at, now) if export.expires_at else now
-    BusinessExport.objects.filter(pk=export.pk).update(file="", expires_at=expires_at)
+    changes = {"file": "", "expires_at": expires_at}
+    if because:
+        changes["removed_because"] = because
+    BusinessExport.objects.filter(pk=export.pk).update(**changes)
     export.file.name, export.expires_at = "", expires_at
+    export.removed_because = changes.get("removed_because", export.removed_because)
+
+
+def remove_exports_after_erasure() -> int:
+    """A customer of the active business was just erased, and every export of the business
+    holds them: the ready exports' files are deleted and their links end (the deletion page
+    says why), and an export being written goes back to the queue to start over, so nothing
+    it read before the erasure is ever offered. Returns how many files were deleted. Safe to
+    run twice.
+
+    Called once the customer's rows are gone. The export being written goes back to the queue
+    first: a run that marks its export ready before that is caught by the second step, and
+    one that tries after it no longer finds its export running (`prepare_export`)."""
+    for export in BusinessExport.objects.filter(status=BusinessExport.Status.RUNNING):
+        _queue_again(export, discard_file=True)
+    removed = 0
+    ready = BusinessExport.objects.exclude(file="").filter(status=BusinessExport.Status.READY)
+    for export in ready:
+        withdraw_file(export, because=BusinessExport.RemovedBecause.ERASURE)
+        removed += 1
+    if removed:
+        log.info("%s business export file(s) removed after an erasure", removed)
+    return removed
+
+
+def _queue_again(export: BusinessExport, *, discard_file: bool = False) -> bool:
+    """Send an export in progress back to the queue, to be written from the start by a new
+    task. The name of the file its earlier run was writing stays on it, so the next run deletes
+    that file if it was stored after all; `discard_file` deletes it now too."""
+    from privacy import tasks
+
+    with transaction.atomic():
+        queued = BusinessExport.objects.filter(
+            pk=export.pk, status__in=BusinessExport.IN_PROGRESS
+        ).update(status=BusinessExport.Status.QUEUED)
+        if not queued:
+            return False
+        tenant_id, export_id = export.tenant_id, export.pk
+        transaction.on_commit(lambda: tasks.prepare_business_export.delay(tenant_id, export_id))
+    if discard_file and export.file.name:
+        _storage().delete(export.file.name)
+    log.info("business export %s of tenant %s queued again", export_id, tenant_id)
+    return True
 
 
 def expire_exports(*, now: datetime.datetime | None = None) -> int:

@@ -5,6 +5,7 @@ its link expires; every download is logged, an expired link answers 410 and its 
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
@@ -18,11 +19,13 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from privacy import tasks, tenant_deletion
-from privacy.models import AccessLogEntry, BusinessExport, SecurityEvent
+from privacy import dsr, tasks, tenant_deletion
+from privacy.models import AccessLogEntry, BusinessExport, DataRequest, SecurityEvent
 from tenants.context import tenant_context
 from tenants.models import Membership, Role
 from tests.factories import ChannelFactory, MessageFactory, member
+from tests.privacy import dsr_world
+from tests.privacy.dsr_world import DIGITS, EMAIL, OTHER_EMAIL, PHONE
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +45,18 @@ class DiskFullStorage(FileSystemStorage):
         with open(path, "wb") as out:
             out.write(content.read(64))
         raise OSError(28, "No space left on device")
+
+
+class EraseWhileStoring(FileSystemStorage):
+    """A disk on which a customer's erasure (another worker, in production) is carried out
+    while an export's archive, already written, is being stored."""
+
+    erasures: list[tuple[int, int]] = []
+
+    def _save(self, name, content):
+        while self.erasures:
+            tasks.run_data_request(*self.erasures.pop())
+        return super()._save(name, content)
 
 
 def url(name, tenant, **kwargs):
@@ -67,9 +82,29 @@ def stored_files(media: Path) -> list[str]:
     return sorted(p.relative_to(media).as_posix() for p in media.rglob("*") if p.is_file())
 
 
+def export_files(media: Path) -> list[str]:
+    return [name for name in stored_files(media) if name.startswith("exports/")]
+
+
 def export_part(page: str) -> str:
     """The export's part of the deletion page."""
     return page.split('id="business-export"', 1)[1].split("</div>", 1)[0]
+
+
+def archive_text(media: Path, export) -> str:
+    with zipfile.ZipFile(media / export.file.name) as archive:
+        return "".join(archive.read(name).decode() for name in archive.namelist())
+
+
+def erase_customer(tenant, capture, *, execute=True):
+    """A customer's erasure request, confirmed in the privacy centre (its task runs unless
+    `execute` is False)."""
+    with tenant_context(tenant):
+        data_request = dsr.create_request(kind=DataRequest.Kind.ERASURE, phone=PHONE, email=EMAIL)
+        with capture(execute=execute):
+            dsr.confirm_request(data_request=data_request)
+        data_request.refresh_from_db()
+    return data_request
 
 
 def schedule_deletion(tenant, owner, *, now=None):
@@ -337,3 +372,75 @@ def test_purging_the_business_deletes_its_export_files(
     assert tasks.purge_deleted_tenants() == 1
 
     assert stored_files(media) == []
+
+
+def test_a_customers_erasure_deletes_the_ready_export_and_the_page_says_why(
+    client, tenant_a, tenant_b, owner_a, owner_b, media, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    dsr_world.build(tenant_a)
+    client.force_login(owner_b)
+    prepare(client, tenant_b, capture)
+    [other_business] = exports_of(tenant_b)
+    client.force_login(owner_a)
+    prepare(client, tenant_a, capture)
+    [export] = exports_of(tenant_a)
+    assert EMAIL in archive_text(media, export)
+
+    data_request = erase_customer(tenant_a, capture)
+
+    assert data_request.status == DataRequest.Status.DONE
+    [export] = exports_of(tenant_a)
+    assert export.file.name == "" and not export.is_available()
+    assert export.removed_because == BusinessExport.RemovedBecause.ERASURE
+    # Only this business's file went: the other one does not hold the customer.
+    assert export_files(media) == [other_business.file.name]
+    reason = "removed after a customer's erasure request; prepare a new export"
+    part = html.unescape(export_part(client.get(url("deletion", tenant_a)).content.decode()))
+    assert reason in part and "Prepare a new export" in part
+    response = download(client, tenant_a, export)
+    assert response.status_code == 410 and reason in html.unescape(response.content.decode())
+    # The next export is offered, without the erased customer.
+    prepare(client, tenant_a, capture)
+    new = exports_of(tenant_a)[-1]
+    assert new.is_available()
+    text = archive_text(media, new)
+    assert EMAIL not in text and DIGITS not in text and OTHER_EMAIL in text
+
+
+def test_an_export_written_while_a_customer_is_erased_is_written_again_without_them(
+    tenant_a, owner_a, media, settings, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    dsr_world.build(tenant_a)
+    with tenant_context(tenant_a):
+        export, _ = tenant_deletion.request_export(
+            tenant=tenant_a, by=Membership.objects.get(user=owner_a)
+        )
+    data_request = erase_customer(tenant_a, capture, execute=False)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": f"{__name__}.EraseWhileStoring"},
+    }
+    EraseWhileStoring.erasures[:] = [(tenant_a.pk, data_request.pk)]
+
+    # The erasure finishes after the archive was written with the customer in it.
+    with capture(execute=True) as callbacks:
+        assert tasks.prepare_business_export(tenant_a.pk, export.pk) == "queued"
+        [export] = exports_of(tenant_a)
+        assert export.status == BusinessExport.Status.QUEUED and export_files(media) == []
+
+    # That archive was thrown away, and the export queued again is written without them.
+    assert len(callbacks) == 1
+    [export] = exports_of(tenant_a)
+    assert export.status == BusinessExport.Status.READY
+    assert export_files(media) == [export.file.name]
+    text = archive_text(media, export)
+    assert EMAIL not in text and DIGITS not in text and OTHER_EMAIL in text
+    with tenant_context(tenant_a):
+        data_request.refresh_from_db()
+    assert data_request.status == DataRequest.Status.DONE
+    assert data_request.verification["clean"] is True
+    # Delivered once more, the task leaves the export and its one file as they are.
+    assert tasks.prepare_business_export(tenant_a.pk, export.pk) == "ready"
+    assert export_files(media) == [export.file.name]

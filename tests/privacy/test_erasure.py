@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.files.storage import FileSystemStorage
 from django.db import connection
 
 from channels_app.models import AIUsage, Conversation, InboundWebhook, KnowledgeChunk, Message
@@ -29,6 +30,16 @@ def media(settings, tmp_path):
 @pytest.fixture
 def world(tenant_a):
     return dsr_world.build(tenant_a)
+
+
+class OpenRecordingStorage(FileSystemStorage):
+    """The disk, noting every file that is opened."""
+
+    opened: list[str] = []
+
+    def _open(self, name, mode="rb"):
+        self.opened.append(name)
+        return super()._open(name, mode)
 
 
 def export_everything(tenant, owner) -> BusinessExport:
@@ -312,3 +323,31 @@ def test_the_verification_looks_inside_an_export_of_the_whole_business(world, ow
 
     # The zip is compressed: only read uncompressed does it show the person.
     assert result["hits"]["privacy.BusinessExport"] == 1
+
+
+def test_erasure_deletes_the_export_of_the_whole_business_before_verifying(
+    world, owner_a, settings, django_capture_on_commit_callbacks
+):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": f"{__name__}.OpenRecordingStorage"},
+    }
+    export = export_everything(world.tenant, owner_a)
+    OpenRecordingStorage.opened.clear()
+
+    data_request = erase(world, django_capture_on_commit_callbacks)
+
+    assert data_request.result["business_exports_removed"] == 1
+    assert "The export of the whole business was deleted too" in data_request.result["summary"]
+    assert data_request.verification["clean"] is True
+    # Its file is gone, so the verification had no archive of everything to read through.
+    assert export.file.name not in OpenRecordingStorage.opened
+    with tenant_context(world.tenant):
+        export.refresh_from_db()
+    assert export.file.name == "" and export.removed_because == "erasure"
+    # A second erasure finds no export left to delete, and says nothing of one.
+    with tenant_context(world.tenant):
+        again = dsr.create_request(kind=DataRequest.Kind.ERASURE, phone=OTHER_PHONE)
+    again = carry_out(again, django_capture_on_commit_callbacks)
+    assert again.result["business_exports_removed"] == 0
+    assert "export" not in again.result["summary"]
