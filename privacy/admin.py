@@ -103,6 +103,7 @@ class BusinessExportAdmin(ReadOnlyAdmin):
         "requested_by_label",
         "requested_at",
         "started_at",
+        "progress_at",
         "finished_at",
         "rows",
         "size",

@@ -309,6 +309,12 @@ class BusinessExport(TenantOwned):
         FAILED = "failed", _("failed")
 
     IN_PROGRESS = (Status.QUEUED, Status.RUNNING)
+    # An export queued or being written that has not moved for this long is taken as lost: its
+    # queue message vanished (a broker restarted without it) or its worker died and the message
+    # never came back. The next click on "Prepare" queues it again. A run that is writing notes
+    # its progress far more often than this (`tenant_deletion.PROGRESS_EVERY`), so a large
+    # business is not taken for a lost one.
+    STALLED_AFTER = timedelta(minutes=10)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     requested_by = models.ForeignKey(
@@ -318,6 +324,8 @@ class BusinessExport(TenantOwned):
     requested_by_label = models.CharField(max_length=254, blank=True)
     requested_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
+    # When the export last moved: queued again, started, or written a little further.
+    progress_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     rows = models.PositiveBigIntegerField(default=0)
     size = models.PositiveBigIntegerField(default=0)
@@ -346,6 +354,20 @@ class BusinessExport(TenantOwned):
     @property
     def in_progress(self) -> bool:
         return self.status in self.IN_PROGRESS
+
+    @property
+    def last_moved_at(self):
+        return self.progress_at or self.started_at or self.requested_at
+
+    def is_stalled(self, now=None) -> bool:
+        """Queued or being written, but not moved for STALLED_AFTER: taken as lost."""
+        if not self.in_progress:
+            return False
+        return (now or timezone.now()) - self.last_moved_at >= self.STALLED_AFTER
+
+    @property
+    def stalled(self) -> bool:
+        return self.is_stalled()
 
     def is_available(self, now=None) -> bool:
         return bool(

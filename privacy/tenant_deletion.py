@@ -24,7 +24,9 @@ import json
 import logging
 import secrets
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -44,6 +46,10 @@ from tenants.models import Membership, Tenant, tenant_owned_models
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
+# How often a run writing an export of everything notes that it still moves: far more often
+# than BusinessExport.STALLED_AFTER, after which an export is taken as lost, and seldom enough
+# to cost nothing next to the writing.
+PROGRESS_EVERY = datetime.timedelta(seconds=30)
 
 
 class DeletionError(ValidationError):
@@ -214,7 +220,9 @@ def _delete_all(model, *, batch_size: int) -> int:
 # like data request archives). Expired files are deleted by `expire_exports` (beat) or by the
 # download that finds them expired. Each export holds every customer, so a customer's erasure
 # deletes the ready one's file and sends one being prepared back to the queue
-# (`remove_exports_after_erasure`).
+# (`remove_exports_after_erasure`). A run notes its progress as it writes; an export that has
+# not moved for `BusinessExport.STALLED_AFTER` (its queue message or its worker was lost) is
+# queued again by the owner's next click.
 
 
 def _exported_fields(model) -> list[str]:
@@ -226,9 +234,16 @@ def _exported_fields(model) -> list[str]:
     ]
 
 
-def write_everything(handle, *, tenant: Tenant, batch_size: int = BATCH_SIZE) -> int:
+def write_everything(
+    handle,
+    *,
+    tenant: Tenant,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[], None] | None = None,
+) -> int:
     """Write a zip of every row of the business into the binary file `handle`, one JSON-lines
-    file per model, reading each model in primary-key batches; returns the number of rows."""
+    file per model, reading each model in primary-key batches (`progress()` is called after
+    each); returns the number of rows."""
     rows = 0
     with tenant_context(tenant), zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(
@@ -256,6 +271,8 @@ def write_everything(handle, *, tenant: Tenant, batch_size: int = BATCH_SIZE) ->
                         out.write(json.dumps(row, cls=DjangoJSONEncoder).encode() + b"\n")
                     rows += len(batch)
                     last = batch[-1]["id"]
+                    if progress is not None:
+                        progress()
     return rows
 
 
@@ -267,8 +284,9 @@ def latest_export() -> BusinessExport | None:
 def request_export(*, tenant: Tenant, by: Membership) -> tuple[BusinessExport, bool]:
     """Queue an export of everything (an owner, also while the business is locked).
 
-    Returns (export, created): while one is queued or being prepared, that one is returned and
-    nothing new starts."""
+    Returns (export, queued): while one is queued or being prepared, that one is returned and
+    nothing new starts, unless it has stalled (`BusinessExport.STALLED_AFTER`: its message or
+    its worker was lost); then that same export is queued again."""
     from privacy import tasks
 
     if by.tenant_id != tenant.pk or not by.is_owner:
@@ -276,13 +294,25 @@ def request_export(*, tenant: Tenant, by: Membership) -> tuple[BusinessExport, b
     with transaction.atomic():
         # One click at a time per business; the partial unique constraint is the last word.
         Tenant.objects.select_for_update().only("pk").get(pk=tenant.pk)
+        # Locked too: a run starting it or noting its progress meanwhile waits for this click.
         current = (
-            BusinessExport.objects.filter(status__in=BusinessExport.IN_PROGRESS)
+            BusinessExport.objects.select_for_update()
+            .filter(status__in=BusinessExport.IN_PROGRESS)
             .order_by("-requested_at", "-id")
             .first()
         )
         if current is not None:
-            return current, False
+            if not current.is_stalled():
+                return current, False
+            log.warning(
+                "business export %s of tenant %s had not moved since %s: queued again",
+                current.pk,
+                tenant.pk,
+                current.last_moved_at,
+            )
+            queued = _queue_again(current)
+            current.refresh_from_db()
+            return current, queued
         export = BusinessExport.objects.create(
             requested_by=by.user, requested_by_label=by.user.email
         )
@@ -309,16 +339,17 @@ def prepare_export(*, export_id: int, batch_size: int = BATCH_SIZE) -> BusinessE
             storage.delete(export.file.name)
         name = f"exports/{tenant.pk}/business-{secrets.token_urlsafe(24)}.zip"
         export.status = BusinessExport.Status.RUNNING
-        export.started_at = timezone.now()
+        export.started_at = export.progress_at = timezone.now()
         export.file.name = name
-        export.save(update_fields=["status", "started_at", "file"])
+        export.save(update_fields=["status", "started_at", "progress_at", "file"])
     stored = ""
+    progress = _Progress(export_id=export_id, name=name)
     try:
         with tempfile.TemporaryFile() as handle:
-            rows = write_everything(handle, tenant=tenant, batch_size=batch_size)
+            rows = write_everything(handle, tenant=tenant, batch_size=batch_size, progress=progress)
             size = handle.tell()
             handle.seek(0)
-            stored = storage.save(name, File(handle, name=name))
+            stored = storage.save(name, File(_ReadingReports(handle, progress), name=name))
         with transaction.atomic():
             done = BusinessExport.objects.filter(
                 pk=export_id, status=BusinessExport.Status.RUNNING, file=name
@@ -354,6 +385,37 @@ def prepare_export(*, export_id: int, batch_size: int = BATCH_SIZE) -> BusinessE
     _replace_older(export_id)
     log.info("business export %s of tenant %s ready: %s rows", export_id, tenant.pk, rows)
     return BusinessExport.objects.get(pk=export_id)
+
+
+class _Progress:
+    """Notes on an export being written, at most every PROGRESS_EVERY, that its run still
+    moves (so it is not taken as stalled), as long as the export is still this run's."""
+
+    def __init__(self, *, export_id: int, name: str):
+        self.export_id, self.name = export_id, name
+        self.noted = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.noted < PROGRESS_EVERY.total_seconds():
+            return
+        self.noted = time.monotonic()
+        BusinessExport.objects.filter(
+            pk=self.export_id, status=BusinessExport.Status.RUNNING, file=self.name
+        ).update(progress_at=timezone.now())
+
+
+class _ReadingReports:
+    """A file whose reads note progress: storing a large archive takes a while too."""
+
+    def __init__(self, handle, progress: _Progress):
+        self._handle, self._progress = handle, progress
+
+    def read(self, *args):
+        self._progress()
+        return self._handle.read(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
 
 
 def _replace_older(export_id: int) -> None:
@@ -413,7 +475,7 @@ def _queue_again(export: BusinessExport, *, discard_file: bool = False) -> bool:
     with transaction.atomic():
         queued = BusinessExport.objects.filter(
             pk=export.pk, status__in=BusinessExport.IN_PROGRESS
-        ).update(status=BusinessExport.Status.QUEUED)
+        ).update(status=BusinessExport.Status.QUEUED, progress_at=timezone.now())
         if not queued:
             return False
         tenant_id, export_id = export.tenant_id, export.pk

@@ -91,15 +91,16 @@ def deletion_restore(request):
 @require_POST
 @tenant_view(Role.OWNER, allow_locked=True)
 def export_prepare(request):
-    """Queue an export of everything; while one is being prepared, a second click waits for it."""
+    """Queue an export of everything; while one is being prepared, a second click waits for it
+    (one that has stalled is queued again)."""
     try:
-        _export, created = tenant_deletion.request_export(
+        _export, queued = tenant_deletion.request_export(
             tenant=request.tenant, by=request.membership
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        if created:
+        if queued:
             messages.success(
                 request, _("The export is being prepared; this page offers it when it is ready.")
             )

@@ -59,6 +59,21 @@ class EraseWhileStoring(FileSystemStorage):
         return super()._save(name, content)
 
 
+class NotingStorage(FileSystemStorage):
+    """The disk, noting when the export being stored last moved, before and after storing."""
+
+    progress: list = []
+
+    def _save(self, name, content):
+        def moved():
+            return BusinessExport.objects.values_list("progress_at", flat=True).get()
+
+        self.progress[:] = [moved()]
+        stored = super()._save(name, content)
+        self.progress.append(moved())
+        return stored
+
+
 def url(name, tenant, **kwargs):
     return reverse(f"privacy:{name}", kwargs={"tenant_slug": tenant.slug, **kwargs})
 
@@ -228,6 +243,104 @@ def test_a_run_interrupted_mid_way_is_started_over_without_leaving_its_file(
     [export] = exports_of(tenant_a)
     assert stored_files(media) == [export.file.name] and export.file.name != leftover
     assert zipfile.is_zipfile(media / export.file.name)
+
+
+def test_a_click_queues_again_an_export_whose_queue_message_was_lost(
+    client, tenant_a, owner_a, media, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    client.force_login(owner_a)
+    _, lost = prepare(client, tenant_a, capture, execute=False)
+    assert len(lost) == 1  # ... and that message never reaches a worker
+    [export] = exports_of(tenant_a)
+    with tenant_context(tenant_a):
+        BusinessExport.objects.filter(pk=export.pk).update(
+            requested_at=timezone.now() - BusinessExport.STALLED_AFTER + timedelta(minutes=1)
+        )
+    # Still within the time a queue may take: a click waits for it.
+    _, callbacks = prepare(client, tenant_a, capture)
+    assert callbacks == []
+    with tenant_context(tenant_a):
+        BusinessExport.objects.filter(pk=export.pk).update(
+            requested_at=timezone.now() - BusinessExport.STALLED_AFTER
+        )
+    part = export_part(client.get(url("deletion", tenant_a)).content.decode())
+    assert "its preparation was probably lost" in part and "Prepare it again" in part
+
+    response, callbacks = prepare(client, tenant_a, capture)
+
+    assert response.status_code == 302 and len(callbacks) == 1
+    [again] = exports_of(tenant_a)
+    assert again.pk == export.pk and again.status == BusinessExport.Status.READY
+    assert export_files(media) == [again.file.name]
+    # The lost message turning up after all changes nothing.
+    assert tasks.prepare_business_export(tenant_a.pk, export.pk) == "ready"
+    assert export_files(media) == [again.file.name]
+
+
+def test_a_click_starts_over_an_export_whose_worker_died_without_its_message_coming_back(
+    client, tenant_a, owner_a, media, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    client.force_login(owner_a)
+    prepare(client, tenant_a, capture, execute=False)
+    [export] = exports_of(tenant_a)
+    # A worker stored the archive, then died before marking it ready; nothing re-delivers it.
+    leftover = f"exports/{tenant_a.pk}/business-orphan.zip"
+    (media / leftover).parent.mkdir(parents=True)
+    (media / leftover).write_bytes(b"PK orphan")
+    long_ago = timezone.now() - BusinessExport.STALLED_AFTER - timedelta(minutes=1)
+    with tenant_context(tenant_a):
+        BusinessExport.objects.filter(pk=export.pk).update(
+            status="running", file=leftover, started_at=long_ago, progress_at=long_ago
+        )
+    assert "Prepare it again" in export_part(client.get(url("deletion", tenant_a)).content.decode())
+
+    _, callbacks = prepare(client, tenant_a, capture)
+
+    assert len(callbacks) == 1
+    [export] = exports_of(tenant_a)
+    assert export.status == BusinessExport.Status.READY
+    assert export_files(media) == [export.file.name] and export.file.name != leftover
+
+
+def test_a_long_export_that_still_moves_is_not_queued_again(
+    client, tenant_a, owner_a, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    client.force_login(owner_a)
+    prepare(client, tenant_a, capture, execute=False)
+    [export] = exports_of(tenant_a)
+    hours_ago = timezone.now() - timedelta(hours=2)
+    with tenant_context(tenant_a):
+        BusinessExport.objects.filter(pk=export.pk).update(
+            status="running", started_at=hours_ago, progress_at=timezone.now()
+        )
+
+    _, callbacks = prepare(client, tenant_a, capture)
+
+    assert callbacks == []
+    assert exports_of(tenant_a)[0].status == BusinessExport.Status.RUNNING
+    assert "Prepare" not in export_part(client.get(url("deletion", tenant_a)).content.decode())
+
+
+def test_a_run_notes_its_progress_while_it_writes_and_stores(
+    tenant_a, owner_a, media, settings, monkeypatch
+):
+    monkeypatch.setattr(tenant_deletion, "PROGRESS_EVERY", timedelta(0))
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": f"{__name__}.NotingStorage"}}
+    MessageFactory.create_batch(3, tenant=tenant_a)
+    with tenant_context(tenant_a):
+        export, _ = tenant_deletion.request_export(
+            tenant=tenant_a, by=Membership.objects.get(user=owner_a)
+        )
+
+    assert tasks.prepare_business_export(tenant_a.pk, export.pk) == "ready"
+
+    [export] = exports_of(tenant_a)
+    before_storing, after_storing = NotingStorage.progress
+    # Written a batch at a time, then stored a chunk at a time, each noted on the export.
+    assert export.started_at < before_storing < after_storing <= export.finished_at
 
 
 def test_a_new_export_replaces_the_previous_file(
