@@ -19,6 +19,9 @@ declare(
     erasure=Erasure.DELETE,
     retention=Retention.MESSAGES,
     expires_by="conversation__resolved_at",
+    # The thread index (tenant, conversation, created_at, id): the purge reads the business's
+    # messages in slices of it, never the other businesses' rows between them.
+    purge_walk=("conversation_id", "created_at", "id"),
 )
 declare(
     channels.MessageStatusEvent,
@@ -27,6 +30,8 @@ declare(
     erasure=Erasure.DELETE,
     retention=Retention.MESSAGES,
     expires_by="message__conversation__resolved_at",
+    # The index of its uniqueness (tenant, channel, provider id, provider status).
+    purge_walk=("channel_id", "provider_message_id", "provider_status"),
 )
 declare(
     channels.InboundWebhook,

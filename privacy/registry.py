@@ -73,6 +73,11 @@ class PersonalData:
     # a row's retention starts ("received_at", "conversation__resolved_at"). A row whose moment
     # is empty (a conversation not resolved yet) is kept.
     expires_by: str | None = None
+    # For a category the purge enforces by age: the columns, after the tenant, of an index the
+    # purge walks the business's rows in, a slice at a time (keyset, ties in key order; none
+    # may be null). With an index that leads with the tenant, each slice reads what it returns
+    # however the business's rows interleave with other businesses' and however many expired.
+    purge_walk: tuple[str, ...] = ("id",)
 
     @property
     def label(self) -> str:
@@ -92,6 +97,7 @@ def declare(
     match_fields: tuple[str, ...] = (),
     note: str = "",
     expires_by: str | None = None,
+    purge_walk: tuple[str, ...] = ("id",),
 ) -> PersonalData:
     """Declare one model; called at import time by each app's `personal_data` module."""
     entry = PersonalData(
@@ -103,6 +109,7 @@ def declare(
         match_fields=tuple(match_fields),
         note=note,
         expires_by=expires_by,
+        purge_walk=tuple(purge_walk),
     )
     REGISTRY[entry.label] = entry
     return entry
@@ -166,6 +173,16 @@ def _retention_problems(model, entry: PersonalData) -> list[str]:
         field = None
     if not isinstance(field, models.DateTimeField):
         return [f"{entry.label}: expires_by {entry.expires_by!r} is not a date-time field"]
+    return _walk_problems(model, entry)
+
+
+def _walk_problems(model, entry: PersonalData) -> list[str]:
+    columns = {field.column: field for field in model._meta.concrete_fields}
+    walked = [columns.get(column) for column in entry.purge_walk]
+    if None in walked:
+        return [f"{entry.label}: purge_walk {entry.purge_walk!r} names a column it does not have"]
+    if any(field.null for field in walked):
+        return [f"{entry.label}: purge_walk {entry.purge_walk!r} has a column that can be null"]
     return []
 
 

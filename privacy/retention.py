@@ -8,9 +8,14 @@ from (`expires_by`). A new model declared in a category is purged without a chan
 How it deletes, so that it never holds long locks nor blocks live webhooks:
 - in batches of primary keys (`batch_size`), each in its own short transaction that commits,
   so a purge interrupted halfway leaves only whole batches behind and the next run continues;
-- a batch starts after the last key of the one before (keyset), so a run reads each
-  candidate once; its rows are not locked before they are deleted: the DELETE waits for a
-  webhook writing one of them (a short transaction), a webhook never waits for a claim;
+- a batch is the next slice of the business's rows in the order of an index that leads with
+  the tenant (the registry's `purge_walk`; keyset: it starts after the last row of the one
+  before), and of that slice the rows that expired. So each batch reads about as many rows as
+  it may delete, and a run reads each row once, however the rows interleave with other
+  businesses' and whatever the planner thinks of how many expired: asked for "the first 5,000
+  expired rows by key", it could sort every expired row of the business for each batch;
+- rows are not locked before they are deleted: the DELETE waits for a webhook writing one of
+  them (a short transaction), a webhook never waits for a claim;
 - the models of a category go children first (status events and bot runs before their
   messages, messages before their conversations), so no delete cascades into a large set;
 - a conversation goes only when it has no message left and is still resolved; a customer
@@ -45,8 +50,6 @@ from tenants.context import platform_access, require_current_tenant
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
-
-BATCH_SIZE = 5000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,21 +99,9 @@ def purge_order(entries: list[PersonalData]) -> list[PersonalData]:
 
 
 def expired(entry: PersonalData, *, cutoff: datetime.datetime) -> models.QuerySet:
-    """The active business's rows of `entry` whose retention ended before `cutoff`.
-
-    Rows that still have children of the same category are among them: the purge drops
-    those from each batch (`_without_children`), since a parent goes only once they are gone.
-    """
+    """The active business's rows of `entry` whose retention ended before `cutoff` (what the
+    dry run counts; the purge applies the same rule to one slice at a time, `_walk`)."""
     return entry.model.objects.filter(**{f"{entry.expires_by}__lt": cutoff})
-
-
-def _keys_of(queryset: models.QuerySet) -> list:
-    """The primary keys `queryset` selects, in one plain fetch: Django's row-by-row reading
-    of a batch's 5,000 keys costs the worker more CPU than the query costs PostgreSQL."""
-    sql, params = queryset.values_list("pk").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
 
 
 def _without_children(entry: PersonalData, ids: list) -> list:
@@ -169,9 +160,7 @@ def preview(*, now: datetime.datetime | None = None) -> dict[str, dict[str, int]
         counts = {}
         cutoff = policy.cutoff(now)
         for entry in purge_order(entries_in(policy.category)):
-            counts[entry.label] = entry.model.objects.filter(
-                **{f"{entry.expires_by}__lt": cutoff}
-            ).count()
+            counts[entry.label] = expired(entry, cutoff=cutoff).count()
         result[str(policy.category)] = counts
     return result
 
@@ -193,7 +182,7 @@ def record_dry_run(*, now: datetime.datetime | None = None) -> PurgeReport:
 def purge_expired(
     *,
     now: datetime.datetime | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     max_batches: int | None = None,
 ) -> PurgeReport:
     """Remove what the active business's policies no longer allow to keep; report it.
@@ -204,6 +193,7 @@ def purge_expired(
     """
     tenant = require_current_tenant()
     now = now or timezone.now()
+    batch_size = batch_size or settings.RETENTION_PURGE_BATCH_SIZE
     with only_run(tenant) as alone:
         if not alone:
             # Another worker is purging this business now: its report, as it stands.
@@ -230,8 +220,8 @@ def _purge(tenant: Tenant, *, now, batch_size: int, max_batches: int | None) -> 
             continue
         cutoff = policy.cutoff(now)
         for entry in purge_order(entries_in(policy.category)):
-            # Keyset batches: each starts after the last key of the one before, so a run
-            # reads every candidate row once however many rows it has to step over.
+            # Keyset batches: each starts after the last row of the one before, so a run
+            # reads every row once.
             after = None
             while budget is None or budget > 0:
                 started = time.monotonic()
@@ -284,8 +274,9 @@ def only_run(tenant: Tenant):
 def _purge_batch(
     entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport, after, rights: Rights
 ):
-    """Delete one batch of `entry`'s expired rows with keys above `after`, add it to the
-    report, in one transaction; the batch's last key, or None when there was nothing left.
+    """Delete the expired rows among the next `batch_size` rows of `entry` after `after` (in
+    `purge_walk` order), add them to the report, in one transaction; where the slice ended,
+    or None when there was no row left.
 
     A row that gained a reference while the batch ran (a late status callback for an old
     message) fails the batch's key check at commit: the batch is rolled back whole and done
@@ -312,26 +303,27 @@ def _purge_batch_once(entry, *, cutoff, batch_size, report, after, rights, caref
             # leaves its rows expired, and the next run deletes them. Live webhooks then share
             # the disk's flushes with fewer of the purge's (what they wait on under a purge).
             # Compressed, the page images its deletes write take a third of the WAL.
+            # Every statement of a batch looks its rows up by key: a sequential scan would
+            # read every business's rows of a table, each batch, as the table grows (the
+            # planner prefers one while a table is small, and keeps it too long).
+            local = {"synchronous_commit": "off", "enable_seqscan": "off"}
+            if rights.wal_compression:
+                local["wal_compression"] = rights.wal_compression
             with connection.cursor() as cursor:
-                if rights.wal_compression:
-                    cursor.execute(
-                        "SELECT set_config('synchronous_commit', 'off', true),"
-                        " set_config('wal_compression', %s, true)",
-                        [rights.wal_compression],
-                    )
-                else:
-                    cursor.execute("SET LOCAL synchronous_commit = off")
-        candidates = expired(entry, cutoff=cutoff).order_by("pk")
-        if after is not None:
-            candidates = candidates.filter(pk__gt=after)
+                cursor.execute(
+                    "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(local)),
+                    [value for pair in local.items() for value in pair],
+                )
         # Not row-locked: a row a webhook is writing at this moment makes the DELETE wait
         # for that webhook's short transaction, never the other way round.
-        claimed = _keys_of(candidates[:batch_size])
-        if not claimed:
+        walked = _walk(entry, after=after, limit=batch_size, cutoff=cutoff)
+        if not walked:
             return None
-        ids = _without_children(entry, claimed)
+        last = walked[-1][:-1]
+        claimed = [row[-2] for row in walked if row[-1]]
+        ids = _without_children(entry, claimed) if claimed else []
         if not ids:
-            return claimed[-1]
+            return last
         if file_fields:
             _delete_files(model.objects.filter(pk__in=ids), file_fields)
         per_model = None if careful else delete_rows(model, ids, checks_keys=rights.checks_keys)
@@ -343,7 +335,54 @@ def _purge_batch_once(entry, *, cutoff, batch_size, report, after, rights, caref
                 category[label] = category.get(label, 0) + rows
         report.batches += 1
         report.save(update_fields=["counts", "batches"])
-    return claimed[-1]
+    return last
+
+
+def _walk(entry: PersonalData, *, after: tuple | None, limit: int, cutoff) -> list[tuple]:
+    """The next `limit` rows of the active business's `entry` after `after`, in `purge_walk`
+    order: tuples of the walk's columns, the primary key, and whether the row has expired.
+
+    One index range scan (the tenant and the walk are an index's columns, in its order), and
+    for each row it returns, its expiry moment looked up by key (`_moment`): a subquery in
+    the select list runs only for the rows the LIMIT lets through, so no plan can read more.
+    """
+    model, quote = entry.model, connection.ops.quote_name
+    columns = list(entry.purge_walk)
+    if columns[-1] != model._meta.pk.column:
+        columns.append(model._meta.pk.column)  # ties in the walk go in key order
+    named = ", ".join(quote(column) for column in columns)
+    table = quote(model._meta.db_table)
+    where = f"{table}.{quote(model._meta.get_field('tenant').column)} = %s"
+    params = [require_current_tenant().pk]
+    if after is not None:
+        where += f" AND ({named}) > ({', '.join(['%s'] * len(after))})"
+        params += list(after)
+    moment = _moment(model, table, entry.expires_by.split("__"))
+    with connection.cursor() as cursor:
+        # Our own table and column names only; the values are parameters.
+        cursor.execute(
+            f"SELECT {named}, {moment} < %s FROM {table} WHERE {where}"  # noqa: S608
+            f" ORDER BY {named} LIMIT %s",
+            [connection.ops.adapt_datetimefield_value(cutoff), *params, limit],
+        )
+        return cursor.fetchall()
+
+
+def _moment(model, alias: str, path: list[str], depth: int = 0) -> str:
+    """SQL for the date-time at the end of `path` (an `expires_by` split on "__") for the row
+    `alias` of `model`: the column itself, or scalar subqueries along its foreign keys, each a
+    lookup by primary key (NULL where a key is empty: such a row never expires)."""
+    quote = connection.ops.quote_name
+    field = model._meta.get_field(path[0])
+    if len(path) == 1:
+        return f"{alias}.{quote(field.column)}"
+    related = field.related_model
+    inner = f"r{depth}"
+    return (
+        f"(SELECT {_moment(related, inner, path[1:], depth + 1)}"  # noqa: S608
+        f" FROM {quote(related._meta.db_table)} {inner}"
+        f" WHERE {inner}.{quote(field.target_field.column)} = {alias}.{quote(field.column)})"
+    )
 
 
 def delete_rows(
