@@ -439,6 +439,15 @@ def main(argv=None) -> int:
         type=float,
         help="seconds a deleter runs, and then is stopped, in turn (default 5, 15 in a full run)",
     )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE,...",
+        help="also run the purge with these settings on a business of its own, after the one"
+        " with the configured settings (e.g. RETENTION_PURGE_BATCH_SIZE=1000,"
+        "RETENTION_PURGE_PAUSE=4); repeatable",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "TENANT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -447,10 +456,11 @@ def main(argv=None) -> int:
     n = args.n or (200_000 if args.quick else 5_000_000)
     slice_s = args.slice or (5.0 if args.quick else 15.0)
     flat_out_requests = 3000 if args.quick else 6000
-    # Enough webhooks for both deletions at up to 280/s, with the raw DELETE at 10,000 rows/s
-    # and the purge at 7,000 or faster, each stopped as long as it runs, and a second between
+    compared = [settings_of(text) for text in args.compare]
+    # Enough webhooks for every deletion at up to 280/s, with the raw DELETE at 10,000 rows/s
+    # and each purge at 5,000 or faster, each stopped as long as it runs, and a second between
     # (posting stops when a deletion ends).
-    deletion_s = n / 10_000 + n / 7_000
+    deletion_s = n / 10_000 + (1 + len(compared)) * n / 5_000
     supply_size = flat_out_requests + int(280 * (2 * deletion_s + deletion_s / slice_s + 60))
 
     admin_url = os.environ.get("DATABASE_ADMIN_URL") or DEFAULT_ADMIN_URL
@@ -473,9 +483,13 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     raw_tenant = expired_business("bench-raw-delete", n)
     service_tenant = expired_business("bench-purge-service", n)
+    compared_tenants = [
+        expired_business(f"bench-purge-compared-{i}", n) for i in range(len(compared))
+    ]
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    say(f"built 2 x {n:,} expired messages in {time.perf_counter() - started:.0f} s")
+    say(f"built {2 + len(compared)} x {n:,} expired messages in"
+        f" {time.perf_counter() - started:.0f} s")  # fmt: skip
     connections.close_all()
 
     requests = as_requests(webhooks)
@@ -501,6 +515,15 @@ def main(argv=None) -> int:
         )
         say(f"purge: {service['rows']:,} rows in {service['seconds']:.1f} s running"
             f" ({service['status']})")  # fmt: skip
+        others = []
+        for overrides, tenant_id in zip(compared, compared_tenants, strict=True):
+            settle(admin_url, database_url, vacuum=dead)
+            other = delete_under_load(
+                "service", tenant_id, {**child_env, **overrides}, port, supply, rate, slice_s
+            )
+            say(f"purge with {described(overrides)}: {other['rows']:,} rows in"
+                f" {other['seconds']:.1f} s running ({other['status']})")  # fmt: skip
+            others.append((f"purge ({described(overrides)})", other))
     finally:
         stop_gunicorn(server)
 
@@ -514,17 +537,19 @@ def main(argv=None) -> int:
     tenth = samples[len(samples) // 10] if samples else 0.0
 
     print()
-    print(f"{'webhooks while':<28}{'rows':>12}{'seconds':>10}{'rows/s':>10}{'webhooks':>10}"
-          f"{'p50 ms':>9}{'p99 ms':>9}{'x alone':>9}{'WAL MB/s':>10}{'peak MB':>9}")  # fmt: skip
-    deletions = (("raw batched DELETE", raw), ("purge service", service))
+    name_width = max([28, *(len(name) + 8 for name, _ in others)])
+    print(f"{'webhooks while':<{name_width}}{'rows':>12}{'seconds':>10}{'rows/s':>10}"
+          f"{'webhooks':>10}{'p50 ms':>9}{'p99 ms':>9}{'x alone':>9}{'WAL MB/s':>10}"
+          f"{'peak MB':>9}")  # fmt: skip
+    deletions = (("raw batched DELETE", raw), ("purge service", service), *others)
     for name, result in deletions:
         alone, under = result["alone"], result["under"]
         baseline = percentile_ms(alone, 0.99)
-        print(f"{f'{name} stopped':<28}{'':>12}{'':>10}{'':>10}{len(alone):>10}"
+        print(f"{f'{name} stopped':<{name_width}}{'':>12}{'':>10}{'':>10}{len(alone):>10}"
               f"{percentile_ms(alone, 0.5):>9.1f}{baseline:>9.1f}{'':>9}"
               f"{result['wal_mb_per_s']['alone']:>10.1f}")  # fmt: skip
         print(
-            f"{f'{name} runs':<28}{result['rows']:>12,}{result['seconds']:>10.1f}"
+            f"{f'{name} runs':<{name_width}}{result['rows']:>12,}{result['seconds']:>10.1f}"
             f"{result['rows'] / result['seconds']:>10.0f}{len(under):>10}"
             f"{percentile_ms(under, 0.5):>9.1f}{percentile_ms(under, 0.99):>9.1f}"
             f"{percentile_ms(under, 0.99) / baseline:>9.2f}"
@@ -533,7 +558,7 @@ def main(argv=None) -> int:
     print()
     print(f"ingest paced at {rate:.0f}/s (half of {flat_out['per_s']:.0f}/s measured); "
           f"each deleter ran and was stopped in turn, {slice_s:.0f} s each "
-          f"({raw['slices']} and {service['slices']} stops)")  # fmt: skip
+          f"({', '.join(str(result['slices']) for _, result in deletions)} stops)")  # fmt: skip
     print(f"purge memory: {tenth:.1f} MB at 10% of the run, {samples[-1] if samples else 0:.1f}"
           f" MB at the end, peak {peak:.1f} MB ({len(samples)} samples)")  # fmt: skip
     target = ratio >= 0.5 and p99_purge <= 1.2 * p99_alone
@@ -541,6 +566,10 @@ def main(argv=None) -> int:
         "target (ratio >= 0.5, p99 while the purge runs <= 1.2 x while it is stopped): "
         f"{'met' if target else 'NOT met'}"
     )
+    for name, other in others:
+        other_ratio = (other["rows"] / other["seconds"]) / raw_per_s
+        other_p99 = percentile_ms(other["under"], 0.99) / percentile_ms(other["alone"], 0.99)
+        print(f"  {name}: ratio {other_ratio:.2f}, p99 x {other_p99:.2f}")
 
     if not args.keep:
         connections.close_all()
@@ -551,7 +580,26 @@ def main(argv=None) -> int:
         f"ratio={ratio:.2f} ingest_p99_ms={p99_alone:.1f} "
         f"ingest_p99_under_purge_ms={p99_purge:.1f} peak_mb={peak:.1f}"
     )
-    return 0 if service["status"] == "complete" and service["rows"] == raw["rows"] else 1
+    finished = all(
+        result["status"] == "complete" and result["rows"] == raw["rows"]
+        for result in (service, *(other for _, other in others))
+    )
+    return 0 if finished else 1
+
+
+def settings_of(text: str) -> dict[str, str]:
+    """`NAME=VALUE,NAME=VALUE` as environment settings for a purge to compare."""
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if not pairs or any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+        raise SystemExit(f"--compare takes NAME=VALUE,... (got {text!r})")
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def described(overrides: dict[str, str]) -> str:
+    return ", ".join(
+        f"{name.removeprefix('RETENTION_PURGE_').lower()}={value}"
+        for name, value in overrides.items()
+    )
 
 
 if __name__ == "__main__":
