@@ -347,25 +347,46 @@ def _walk(entry: PersonalData, *, after: tuple | None, limit: int, cutoff) -> li
     the select list runs only for the rows the LIMIT lets through, so no plan can read more.
     """
     model, quote = entry.model, connection.ops.quote_name
-    columns = list(entry.purge_walk)
-    if columns[-1] != model._meta.pk.column:
-        columns.append(model._meta.pk.column)  # ties in the walk go in key order
-    named = ", ".join(quote(column) for column in columns)
+    names = list(entry.purge_walk)
+    if names[-1] != model._meta.pk.column:
+        names.append(model._meta.pk.column)  # ties in the walk go in key order
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    walked = ", ".join(quote(name) for name in names)
     table = quote(model._meta.db_table)
     where = f"{table}.{quote(model._meta.get_field('tenant').column)} = %s"
     params = [require_current_tenant().pk]
     if after is not None:
-        where += f" AND ({named}) > ({', '.join(['%s'] * len(after))})"
+        where += f" AND ({walked}) > ({', '.join(_as_sent(fields[n]) for n in names)})"
         params += list(after)
+    selected = ", ".join(_as_read(fields[name]) for name in names)
     moment = _moment(model, table, entry.expires_by.split("__"))
     with connection.cursor() as cursor:
         # Our own table and column names only; the values are parameters.
         cursor.execute(
-            f"SELECT {named}, {moment} < %s FROM {table} WHERE {where}"  # noqa: S608
-            f" ORDER BY {named} LIMIT %s",
+            f"SELECT {selected}, {moment} < %s FROM {table} WHERE {where}"  # noqa: S608
+            f" ORDER BY {walked} LIMIT %s",
             [connection.ops.adapt_datetimefield_value(cutoff), *params, limit],
         )
         return cursor.fetchall()
+
+
+# The walk's columns other than integers are read as text and sent back cast to their type:
+# only a slice's last row is ever sent back, and turning every row's date-time into a Python
+# object cost the worker a third of its time (5,000 a batch).
+_READ_AS_IS = (models.IntegerField, models.AutoField, models.ForeignKey)
+
+
+def _as_read(field) -> str:
+    column = connection.ops.quote_name(field.column)
+    if connection.vendor != "postgresql" or isinstance(field, _READ_AS_IS):
+        return column
+    return f"{column}::text"
+
+
+def _as_sent(field) -> str:
+    if connection.vendor != "postgresql" or isinstance(field, _READ_AS_IS):
+        return "%s"
+    return f"CAST(%s AS {field.db_type(connection)})"
 
 
 def _moment(model, alias: str, path: list[str], depth: int = 0) -> str:
