@@ -137,6 +137,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With acks_late, Redis hands a task that is not acknowledged within this many seconds to
+# another worker, even while the first still runs it (an export of a large business, a long
+# purge). Workers give their tasks back when they stop, so a long timeout only delays the
+# redelivery of a task whose worker was killed outright.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=12 * 3600)
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"

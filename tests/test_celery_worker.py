@@ -104,3 +104,13 @@ def test_running_the_task_twice_is_safe_and_a_withdrawn_invitation_is_not_sent(w
     assert len(_invitation_mails(worker, "again@twice.example")) == 2
     assert later.pk != invitation.pk
     assert "Traceback" not in worker.output()
+
+
+def test_the_broker_waits_longer_than_the_longest_task_before_handing_it_to_another_worker():
+    """acks_late on Redis: a task still running when the visibility timeout passes is given to
+    a second worker. Exports of a whole business and retention purges run for many minutes."""
+    from salesos.celery import app
+
+    timeout = app.conf.broker_transport_options["visibility_timeout"]
+    assert timeout >= 6 * 3600
+    assert app.conf.task_acks_late
