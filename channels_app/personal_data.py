@@ -1,7 +1,7 @@
 """Personal data held by messaging and the bot (see privacy/registry.py)."""
 
 from channels_app import models as channels
-from privacy.registry import Erasure, Retention, declare
+from privacy.registry import Erasure, Retention, Unmatched, declare
 
 declare(
     channels.Conversation,
@@ -32,6 +32,10 @@ declare(
     expires_by="message__conversation__resolved_at",
     # The index of its uniqueness (tenant, channel, provider id, provider status).
     purge_walk=("channel_id", "provider_message_id", "provider_status"),
+    # A status for a message we never matched is raw provider data: kept as long as payloads.
+    unmatched=Unmatched(
+        key="message", retention=Retention.WEBHOOK_PAYLOADS, expires_by="received_at"
+    ),
 )
 declare(
     channels.InboundWebhook,

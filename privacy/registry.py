@@ -53,6 +53,17 @@ TIMED_CATEGORIES: dict[Retention, str] = {
 
 
 @dataclasses.dataclass(frozen=True)
+class Unmatched:
+    """How long rows are kept while a foreign key of theirs is still empty (a delivery status
+    that arrived for a message we never matched): another timed category, from another moment."""
+
+    # The foreign key that is empty until the row is matched.
+    key: str
+    retention: Retention
+    expires_by: str
+
+
+@dataclasses.dataclass(frozen=True)
 class PersonalData:
     model: type[models.Model]
     # Fields that can hold personal data of a customer: exported, erased, and searched by the
@@ -78,6 +89,12 @@ class PersonalData:
     # may be null). With an index that leads with the tenant, each slice reads what it returns
     # however the business's rows interleave with other businesses' and however many expired.
     purge_walk: tuple[str, ...] = ("id",)
+    # Rows whose `unmatched.key` is empty never reach `expires_by` (it runs through that key):
+    # they are purged by this rule instead.
+    unmatched: Unmatched | None = None
+    # Set on the entry `timed_entries` derives from `unmatched`: it covers only rows whose
+    # `when_empty` key is empty.
+    when_empty: str = ""
 
     @property
     def label(self) -> str:
@@ -98,6 +115,7 @@ def declare(
     note: str = "",
     expires_by: str | None = None,
     purge_walk: tuple[str, ...] = ("id",),
+    unmatched: Unmatched | None = None,
 ) -> PersonalData:
     """Declare one model; called at import time by each app's `personal_data` module."""
     entry = PersonalData(
@@ -110,6 +128,7 @@ def declare(
         note=note,
         expires_by=expires_by,
         purge_walk=tuple(purge_walk),
+        unmatched=unmatched,
     )
     REGISTRY[entry.label] = entry
     return entry
@@ -173,7 +192,22 @@ def _retention_problems(model, entry: PersonalData) -> list[str]:
         field = None
     if not isinstance(field, models.DateTimeField):
         return [f"{entry.label}: expires_by {entry.expires_by!r} is not a date-time field"]
-    return _walk_problems(model, entry)
+    return _walk_problems(model, entry) + _unmatched_problems(model, entry)
+
+
+def _unmatched_problems(model, entry: PersonalData) -> list[str]:
+    rule = entry.unmatched
+    if rule is None:
+        return []
+    try:
+        key, moment = model._meta.get_field(rule.key), model._meta.get_field(rule.expires_by)
+    except Exception:
+        return [f"{entry.label}: unmatched names a field it does not have"]
+    if not (key.is_relation and key.null) or not entry.expires_by.startswith(f"{rule.key}__"):
+        return [f"{entry.label}: unmatched.key must be a nullable key that expires_by runs through"]
+    if rule.retention not in TIMED_CATEGORIES or not isinstance(moment, models.DateTimeField):
+        return [f"{entry.label}: unmatched needs a timed category and a date-time field"]
+    return []
 
 
 def _walk_problems(model, entry: PersonalData) -> list[str]:
@@ -189,6 +223,22 @@ def _walk_problems(model, entry: PersonalData) -> list[str]:
 def entries_in(category: Retention) -> list[PersonalData]:
     """The declared models of one retention category."""
     return [entry for entry in REGISTRY.values() if entry.retention == category]
+
+
+def timed_entries(category: Retention) -> list[PersonalData]:
+    """What the purge removes by age under `category`'s policy: the models declared in it, and
+    the unmatched rows of models that send those here (as entries of their own, `when_empty`)."""
+    return entries_in(category) + [
+        dataclasses.replace(
+            entry,
+            retention=category,
+            expires_by=entry.unmatched.expires_by,
+            when_empty=entry.unmatched.key,
+            unmatched=None,
+        )
+        for entry in REGISTRY.values()
+        if entry.unmatched is not None and entry.unmatched.retention == category
+    ]
 
 
 def _follow(model, path: str):

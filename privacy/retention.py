@@ -48,7 +48,14 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.utils import timezone
 
 from privacy.models import PurgeReport
-from privacy.registry import TIMED_CATEGORIES, PersonalData, Retention, entries_in, entry_for
+from privacy.registry import (
+    TIMED_CATEGORIES,
+    PersonalData,
+    Retention,
+    entries_in,
+    entry_for,
+    timed_entries,
+)
 from tenants.context import platform_access, require_current_tenant
 from tenants.models import Tenant
 
@@ -104,7 +111,8 @@ def purge_order(entries: list[PersonalData]) -> list[PersonalData]:
 def expired(entry: PersonalData, *, cutoff: datetime.datetime) -> models.QuerySet:
     """The active business's rows of `entry` whose retention ended before `cutoff` (what the
     dry run counts; the purge applies the same rule to one slice at a time, `_walk`)."""
-    return entry.model.objects.filter(**{f"{entry.expires_by}__lt": cutoff})
+    rows = entry.model.objects.filter(**{f"{entry.expires_by}__lt": cutoff})
+    return rows.filter(**{f"{entry.when_empty}__isnull": True}) if entry.when_empty else rows
 
 
 def _without_children(entry: PersonalData, ids: list) -> list:
@@ -162,7 +170,7 @@ def preview(*, now: datetime.datetime | None = None) -> dict[str, dict[str, int]
             continue
         counts = {}
         cutoff = policy.cutoff(now)
-        for entry in purge_order(entries_in(policy.category)):
+        for entry in purge_order(timed_entries(policy.category)):
             counts[entry.label] = expired(entry, cutoff=cutoff).count()
         result[str(policy.category)] = counts
     return result
@@ -222,7 +230,7 @@ def _purge(tenant: Tenant, *, now, batch_size: int, max_batches: int | None) -> 
         if policy.keeps_everything:
             continue
         cutoff = policy.cutoff(now)
-        for entry in purge_order(entries_in(policy.category)):
+        for entry in purge_order(timed_entries(policy.category)):
             # Keyset batches: each starts after the last row of the one before, so a run
             # reads every row once.
             after = None
@@ -363,6 +371,9 @@ def _walk(entry: PersonalData, *, after: tuple | None, limit: int, cutoff) -> li
         params += list(after)
     selected = ", ".join(_as_read(fields[name]) for name in names)
     moment = _moment(model, table, entry.expires_by.split("__"))
+    if entry.when_empty:  # only the rows whose key is empty (`registry.Unmatched`)
+        key = f"{table}.{quote(model._meta.get_field(entry.when_empty).column)}"
+        moment = f"CASE WHEN {key} IS NULL THEN {moment} END"
     with connection.cursor() as cursor:
         # Our own table and column names only; the values are parameters.
         cursor.execute(

@@ -4,6 +4,7 @@ The clock is passed in (`now=`): rows are dated relative to a fixed moment."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -17,12 +18,13 @@ from channels_app.models import Conversation, InboundWebhook, Message, MessageSt
 from crm.models import ContactImport
 from privacy import retention
 from privacy.models import AccessLogEntry, PurgeReport
-from privacy.registry import REGISTRY, Erasure, Retention, declare, problems
+from privacy.registry import REGISTRY, Erasure, Retention, Unmatched, declare, problems
 from tenants.context import tenant_context
 from tests.factories import (
     AccessLogEntryFactory,
     AppointmentFactory,
     BotRunFactory,
+    ChannelFactory,
     ConsentEventFactory,
     ContactImportFactory,
     ConversationFactory,
@@ -152,6 +154,36 @@ def test_a_batch_reads_a_slice_of_the_business_and_deletes_only_what_expired_in_
     assert count(tenant_a, Conversation, pk=old.pk) == 0
     assert report.status == PurgeReport.Status.COMPLETE
     assert report.counts["messages"]["channels_app.Message"] == 4
+
+
+def test_a_status_for_a_message_never_matched_goes_after_the_payload_retention(tenant_a):
+    """Such a status never reaches its message's conversation: it is kept as long as raw
+    payloads (7 days), counted from when it arrived."""
+    channel = ChannelFactory(tenant=tenant_a)
+
+    def unmatched(days_ago, provider_id):
+        return MessageStatusEventFactory(
+            tenant=tenant_a, message=None, channel=channel, provider_message_id=provider_id,
+            received_at=NOW - timedelta(days=days_ago),
+        )  # fmt: skip
+
+    old, recent = unmatched(10, "SM-old"), unmatched(1, "SM-recent")
+    live = MessageFactory(tenant=tenant_a, conversation=ConversationFactory(tenant=tenant_a))
+    matched = MessageStatusEventFactory(
+        tenant=tenant_a, message=live, received_at=NOW - timedelta(days=10)
+    )
+    with tenant_context(tenant_a):
+        preview = retention.preview(now=NOW)
+    assert preview["webhook_payloads"]["channels_app.MessageStatusEvent"] == 1
+
+    report = purge(tenant_a)
+
+    with tenant_context(tenant_a):
+        left = set(MessageStatusEvent.objects.values_list("pk", flat=True))
+    assert old.pk not in left
+    assert {recent.pk, matched.pk} <= left
+    assert report.counts["webhook_payloads"]["channels_app.MessageStatusEvent"] == 1
+    assert "channels_app.MessageStatusEvent" not in report.counts.get("messages", {})
 
 
 def test_a_retention_of_zero_keeps_everything(tenant_a):
@@ -325,6 +357,20 @@ def test_a_model_declared_without_its_expiry_is_reported():
             expires_by="content_type",
         )
         assert any("not a date-time field" in p for p in problems())
+    finally:
+        REGISTRY[original.label] = original
+
+
+def test_an_unmatched_rule_on_a_key_that_cannot_be_empty_is_reported():
+    original = REGISTRY[MessageStatusEvent._meta.label]
+    try:
+        REGISTRY[original.label] = dataclasses.replace(
+            original,
+            unmatched=Unmatched(
+                key="channel", retention=Retention.WEBHOOK_PAYLOADS, expires_by="received_at"
+            ),
+        )
+        assert any("unmatched.key must be a nullable key" in p for p in problems())
     finally:
         REGISTRY[original.label] = original
 
