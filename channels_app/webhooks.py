@@ -24,6 +24,7 @@ from channels_app.models import Channel
 from channels_app.providers.base import WebhookRejected, WebhookRequest, provider_for
 from channels_app.routing import activate_channel
 from channels_app.services.inbound import WebhookOutcome, receive_webhook, record_rejection
+from privacy.access_log import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,10 @@ def _receive(request, token: str, *, kinds: frozenset[str], methods: tuple[str, 
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     if _too_large(request) or len(request.body) > limit:
         reason = f"the body is larger than {limit} bytes"
-        record_rejection(channel=channel, kind=WebhookRejected.MALFORMED, reason=reason)
+        record_rejection(
+            channel=channel, kind=WebhookRejected.MALFORMED, reason=reason,
+            ip_address=client_ip(request),
+        )  # fmt: skip
         return _error(reason, 413)
     try:
         outcome = receive_webhook(channel=channel, request=WebhookRequest.from_django(request))
@@ -83,11 +87,17 @@ def _handshake(request, channel: Channel):
     response = provider_for(channel).handshake(WebhookRequest.from_django(request))
     if response is None:
         reason = "a GET must be the hub.challenge verification"
-        record_rejection(channel=channel, kind=WebhookRejected.MALFORMED, reason=reason)
+        record_rejection(
+            channel=channel, kind=WebhookRejected.MALFORMED, reason=reason,
+            ip_address=client_ip(request),
+        )  # fmt: skip
         return _error(reason, 400)
     if response.status_code == 403:
         reason = "hub.verify_token does not match"
-        record_rejection(channel=channel, kind=WebhookRejected.SIGNATURE, reason=reason)
+        record_rejection(
+            channel=channel, kind=WebhookRejected.SIGNATURE, reason=reason,
+            ip_address=client_ip(request),
+        )  # fmt: skip
         return _error(reason, 403)
     return response
 

@@ -36,15 +36,20 @@ class WebhookRequest:
     headers: Mapping[str, str]  # case-insensitive
     body: bytes
     content_type: str = ""
+    # The sender's address (behind TRUSTED_PROXY_COUNT proxies), for the security log.
+    remote_ip: str | None = None
 
     @classmethod
     def from_django(cls, request: HttpRequest) -> WebhookRequest:
+        from privacy.access_log import client_ip
+
         return cls(
             method=request.method,
             full_path=request.get_full_path(),
             headers=request.headers,
             body=request.body,
             content_type=request.content_type or "",
+            remote_ip=client_ip(request),
         )
 
     @property

@@ -142,8 +142,11 @@ class WebhookOutcome:
 # --- Health counters ---------------------------------------------------------------------------
 
 
-def record_rejection(*, channel: Channel, kind: str, reason: str) -> None:
-    """Count a refused webhook on the channel's health panel and log why.
+def record_rejection(
+    *, channel: Channel, kind: str, reason: str, ip_address: str | None = None
+) -> None:
+    """Count a refused webhook on the channel's health panel and log why; a security event,
+    with the sender's address.
 
     Called outside the pipeline's transaction, so the count stays although the webhook is
     refused (a burst of forged signatures is exactly what the panel must show).
@@ -155,14 +158,18 @@ def record_rejection(*, channel: Channel, kind: str, reason: str) -> None:
         last_rejection_reason=reason[:300],
     )
     logger.warning(
-        "webhook rejected (%s) on channel %s of tenant %s: %s",
+        "webhook rejected (%s) on channel %s of tenant %s from %s: %s",
         kind,
         channel.pk,
         channel.tenant_id,
+        ip_address or "an unknown address",
         reason,
     )
     security.record_webhook_rejection(
-        channel=channel, forged=kind == WebhookRejected.SIGNATURE, reason=reason
+        channel=channel,
+        forged=kind == WebhookRejected.SIGNATURE,
+        reason=reason,
+        ip_address=ip_address,
     )
 
 
@@ -183,7 +190,9 @@ def receive_webhook(*, channel: Channel, request: WebhookRequest) -> WebhookOutc
         adapter.verify(request)
         events = adapter.parse(request)
     except WebhookRejected as exc:
-        record_rejection(channel=channel, kind=exc.kind, reason=exc.reason)
+        record_rejection(
+            channel=channel, kind=exc.kind, reason=exc.reason, ip_address=request.remote_ip
+        )
         raise
 
     outcome = WebhookOutcome(channel_inactive=not channel.is_active)
@@ -209,7 +218,12 @@ def receive_webhook(*, channel: Channel, request: WebhookRequest) -> WebhookOutc
         _store(channel=channel, request=request, events=valid, outcome=outcome)
 
     if outcome.rejected:
-        record_rejection(channel=channel, kind=WebhookRejected.MALFORMED, reason=outcome.error)
+        record_rejection(
+            channel=channel,
+            kind=WebhookRejected.MALFORMED,
+            reason=outcome.error,
+            ip_address=request.remote_ip,
+        )
     if outcome.statuses_unmatched:
         logger.info(
             "%s status event(s) for unknown messages kept on channel %s",

@@ -38,12 +38,20 @@ def test_a_forged_webhook_is_a_security_event_and_a_burst_is_one_event(client, t
     body = json.dumps({"events": [{"type": "message", "id": "x", "from": "+14155550100"}]})
 
     for _ in range(3):
-        assert client.post(url, body, content_type="application/json").status_code == 403
+        response = client.post(
+            url, body, content_type="application/json", REMOTE_ADDR="203.0.113.9"
+        )
+        assert response.status_code == 403
+    client.post(url, body, content_type="application/json", REMOTE_ADDR="198.51.100.4")
 
-    [event] = events(tenant_a, kind=SecurityEvent.Kind.FORGED_WEBHOOK)
+    [event, other] = sorted(
+        events(tenant_a, kind=SecurityEvent.Kind.FORGED_WEBHOOK), key=lambda e: -e.count
+    )
     assert event.count == 3
     assert event.channel_id == channel.pk
     assert "missing" in event.detail
+    # Where the forgeries came from: one event per sender.
+    assert (event.ip_address, other.ip_address, other.count) == ("203.0.113.9", "198.51.100.4", 1)
 
 
 def test_a_malformed_webhook_is_recorded_as_such(client, tenant_a, settings):
@@ -51,10 +59,12 @@ def test_a_malformed_webhook_is_recorded_as_such(client, tenant_a, settings):
     channel = ChannelFactory(tenant=tenant_a)
     url = reverse("hook_sandbox", kwargs={"token": channel.webhook_token})
 
-    assert client.post(url, "x" * 100, content_type="application/json").status_code == 413
+    response = client.post(url, "x" * 100, content_type="application/json", REMOTE_ADDR="::1")
+    assert response.status_code == 413
 
     [event] = events(tenant_a, kind=SecurityEvent.Kind.MALFORMED_WEBHOOK)
     assert "larger than" in event.detail
+    assert event.ip_address == "::1"
 
 
 def test_repeats_long_apart_are_separate_events(tenant_a):
