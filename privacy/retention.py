@@ -390,17 +390,17 @@ def _walk(entry: PersonalData, *, after: tuple | None, limit: int, cutoff) -> li
 _READ_AS_IS = (models.IntegerField, models.AutoField, models.ForeignKey)
 
 
+def _as_text(field) -> bool:
+    return connection.vendor == "postgresql" and not isinstance(field, _READ_AS_IS)
+
+
 def _as_read(field) -> str:
     column = connection.ops.quote_name(field.column)
-    if connection.vendor != "postgresql" or isinstance(field, _READ_AS_IS):
-        return column
-    return f"{column}::text"
+    return f"{column}::text" if _as_text(field) else column
 
 
 def _as_sent(field) -> str:
-    if connection.vendor != "postgresql" or isinstance(field, _READ_AS_IS):
-        return "%s"
-    return f"CAST(%s AS {field.db_type(connection)})"
+    return f"CAST(%s AS {field.db_type(connection)})" if _as_text(field) else "%s"
 
 
 def _moment(model, alias: str, path: list[str], depth: int = 0) -> str:
