@@ -9,9 +9,10 @@ What it does, in one run:
    signed Twilio and Meta webhooks (the ingest benchmark's builder);
 2. builds two businesses with N expired messages each (resolved conversations, 500 messages
    each, resolved 60 days ago against a 30-day policy) with `INSERT … SELECT generate_series`;
-3. starts gunicorn (2 gthread workers x 4 threads) and measures the ingest's maximum rate with
-   a closed-loop run, then paces webhooks at half that rate (open loop: each request has its
-   moment, and a late one counts its wait) for the length of each deletion;
+3. starts gunicorn (2 gthread workers x 4 threads); before each deletion it measures the
+   ingest's maximum rate with a closed-loop run, then paces webhooks at half that rate (open
+   loop: each request has its moment, and a late one counts its wait) for the length of the
+   deletion;
 4. deletes the first business's messages with a raw batched
    `DELETE … WHERE id IN (SELECT id … ORDER BY id LIMIT 5000)` (the baseline), and the second
    business's with the purge service (`privacy.retention.purge_expired`, batches of 5000, its
@@ -19,7 +20,8 @@ What it does, in one run:
 
 Each deletion runs in slices: `--slice` seconds running, then stopped (SIGSTOP) as long, then
 running again, to the end. The webhooks due while it runs are measured against those due
-while it is stopped (a second after the stop, so the moment passes), which are its baseline.
+while it is stopped, which are its baseline; a stopped slice starts a second after the
+webhooks due while it ran are answered (the backlog a deleter leaves is its own).
 On this kind of machine the disk stalls now and then for 100-750 ms whatever runs, and one
 stall sets a window's p99; slices spread those stalls over both sides alike, where a window
 alone before and one after a deletion made the verdict a matter of where a stall fell. The
@@ -42,6 +44,7 @@ Needs PostgreSQL (DATABASE_ADMIN_URL, or the application role's CREATEDB right) 
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import http.client
 import json
@@ -234,6 +237,8 @@ class PacedIngest:
         self.codes: dict[int, int] = {}
         self._stop = threading.Event()
         self._next = 0
+        self._in_flight: set[int] = set()  # taken, not yet answered
+        self._by_due: list[tuple[float, float]] = []  # (due, latency), sorted, once stopped
         self._lock = threading.Lock()
         self._pool: list[threading.Thread] = []
 
@@ -263,6 +268,7 @@ class PacedIngest:
             with self._lock:
                 index = self._next
                 self._next += 1
+                self._in_flight.add(index)
             if index >= len(self.requests):
                 break
             due = self.started + index / self.rate
@@ -285,15 +291,25 @@ class PacedIngest:
                 self.latencies.append(latency)
                 self.dues.append(due)
                 self.codes[status] = self.codes.get(status, 0) + 1
+                self._in_flight.discard(index)
         conn.close()
+
+    def caught_up(self, moment: float) -> bool:
+        """Whether every request due before `moment` has been answered (no backlog left)."""
+        with self._lock:
+            first_open = min(self._in_flight, default=self._next)
+        return self.started + first_open / self.rate >= moment
 
     def during(self, intervals: list[tuple[float, float]]) -> list[float]:
         """The latencies of the requests due within `intervals`."""
-        return [
-            latency
-            for due, latency in zip(self.dues, self.latencies, strict=True)
-            if any(start <= due < end for start, end in intervals)
-        ]
+        if len(self._by_due) != len(self.dues):
+            self._by_due = sorted(zip(self.dues, self.latencies, strict=True))
+        moments = [due for due, _ in self._by_due]
+        chosen: list[float] = []
+        for start, end in intervals:
+            low, high = bisect.bisect_left(moments, start), bisect.bisect_left(moments, end)
+            chosen.extend(latency for _, latency in self._by_due[low:high])
+        return chosen
 
 
 def percentile_ms(latencies: list[float], fraction: float) -> float:
@@ -315,6 +331,11 @@ class Supply:
     def take(self, ingest: PacedIngest) -> None:
         self.next += ingest.used
 
+    def next_ones(self, count: int) -> list:
+        taken = self.requests[self.next : self.next + count]
+        self.next += len(taken)
+        return taken
+
 
 def settle(admin_url: str, database_url: str, *, vacuum: tuple[str, ...] = ()) -> None:
     """Start the next measurement from a quiet disk: vacuum what the last phase left dead,
@@ -334,12 +355,36 @@ def settle(admin_url: str, database_url: str, *, vacuum: tuple[str, ...] = ()) -
     time.sleep(3)
 
 
-def wal_position(database_url: str) -> int:
-    """Bytes of WAL the server has written so far (every database's: the webhooks' too)."""
+def server_counters(database_url: str) -> dict[str, int]:
+    """The server's WAL written so far (every database's: the webhooks' too) and the pages
+    its checkpoints and its backends have written out."""
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return int(conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0])
+        wal, checkpoint, backend = conn.execute(
+            "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, buffers_checkpoint, buffers_backend"
+            " FROM pg_stat_bgwriter"
+        ).fetchone()
+    return {"wal": int(wal), "checkpoint": int(checkpoint), "backend": int(backend)}
+
+
+class Slice:
+    """A stretch of a deletion, running or stopped, and what the server wrote in it."""
+
+    def __init__(self, running: bool, database_url: str):
+        self.running, self.database_url = running, database_url
+        self.start, self.before = time.perf_counter(), server_counters(database_url)
+        self.backlog_s = 0.0  # (stopped) waited for the webhooks due while it ran
+
+    def end(self) -> Slice:
+        self.stop = time.perf_counter()
+        after = server_counters(self.database_url)
+        self.written = {name: after[name] - self.before[name] for name in after}
+        return self
+
+    @property
+    def seconds(self) -> float:
+        return self.stop - self.start
 
 
 def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate, slice_s) -> dict:
@@ -347,11 +392,13 @@ def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate, slice_s)
     `slice_s` seconds running and stopped; sample its memory.
 
     The webhooks due while the deleter runs are its measurement, those due while it is
-    stopped (after a second for the moment to pass) are its baseline: the machine's own
-    stalls, which come and go, fall on both alike. The purge is stopped only while it rests
-    between batches (in its sleep), so no batch's time, and the rest that follows from it,
-    grows by a stop; the raw DELETE never rests and is stopped where it is.
+    stopped are its baseline: the machine's own stalls, which come and go, fall on both
+    alike. A stopped slice starts once the webhooks due while the deleter ran are answered
+    (the backlog it left is its own), and a second later. The purge is stopped only while it
+    rests between batches (in its sleep), so no batch's time, and the rest that follows from
+    it, grows by a stop; the raw DELETE never rests and is stopped where it is.
     """
+    database_url = env["DATABASE_URL"]
     ingest = supply.paced(port, rate)
     command = [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(tenant_id)]
     ingest.start()
@@ -359,9 +406,7 @@ def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate, slice_s)
     if process.stdout.readline().strip() != "READY":  # Django set up, the deleting begins
         raise SystemExit(f"the {kind} deleter failed to start")
     samples: list[float] = []
-    running: list[tuple[float, float]] = []
-    stopped: list[tuple[float, float]] = []  # baseline slices
-    wal = {"running": 0, "stopped": 0}
+    slices: list[Slice] = []
     stopped_s = 0.0
 
     def watch(seconds: float) -> None:
@@ -373,23 +418,25 @@ def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate, slice_s)
             time.sleep(0.2)
 
     while process.poll() is None:
-        began, wal_began = time.perf_counter(), wal_position(env["DATABASE_URL"])
+        running = Slice(True, database_url)
         watch(slice_s)
         if process.poll() is None:
             if kind == "service":
                 stop_at_rest(process)
             else:
                 process.send_signal(signal.SIGSTOP)
-        paused_at = time.perf_counter()
-        running.append((began, paused_at))
-        wal["running"] += wal_position(env["DATABASE_URL"]) - wal_began
+        slices.append(running.end())
+        paused_at = running.stop
         if process.poll() is not None:
             break
+        while not ingest.caught_up(paused_at) and time.perf_counter() < paused_at + slice_s:
+            time.sleep(0.01)
+        backlog_s = time.perf_counter() - paused_at
         time.sleep(1.0)
-        began, wal_began = time.perf_counter(), wal_position(env["DATABASE_URL"])
+        stopped = Slice(False, database_url)
+        stopped.backlog_s = backlog_s
         time.sleep(slice_s)
-        stopped.append((began, time.perf_counter()))
-        wal["stopped"] += wal_position(env["DATABASE_URL"]) - wal_began
+        slices.append(stopped.end())
         process.send_signal(signal.SIGCONT)
         stopped_s += time.perf_counter() - paused_at
     ingest.stop()
@@ -403,14 +450,30 @@ def delete_under_load(kind, tenant_id, env, port, supply: Supply, rate, slice_s)
     # Its own clock ran on while it was stopped.
     result["seconds"] -= stopped_s
     result["rss"] = samples
-    result["under"] = ingest.during(running)
-    result["alone"] = ingest.during(stopped)
+    result["under"] = ingest.during([(x.start, x.stop) for x in slices if x.running])
+    result["alone"] = ingest.during([(x.start, x.stop) for x in slices if not x.running])
     result["wal_mb_per_s"] = {
-        "under": wal["running"] / 1e6 / sum(b - a for a, b in running),
-        "alone": wal["stopped"] / 1e6 / max(1e-9, sum(b - a for a, b in stopped)),
+        side: wal_mb_per_s([x for x in slices if x.running == running])
+        for side, running in (("under", True), ("alone", False))
     }
-    result["slices"] = len(stopped)
+    result["slices"] = [
+        {
+            "running": x.running,
+            "seconds": x.seconds,
+            "backlog_s": x.backlog_s,
+            "latencies": ingest.during([(x.start, x.stop)]),
+            **x.written,
+        }
+        for x in slices
+    ]
+    result["stops"] = sum(1 for x in slices if not x.running)
+    result["rate"] = rate
     return result
+
+
+def wal_mb_per_s(slices: list[Slice]) -> float:
+    seconds = sum(x.seconds for x in slices)
+    return sum(x.written["wal"] for x in slices) / 1e6 / max(1e-9, seconds)
 
 
 def stop_at_rest(process: subprocess.Popen) -> None:
@@ -448,6 +511,9 @@ def main(argv=None) -> int:
         " with the configured settings (e.g. RETENTION_PURGE_BATCH_SIZE=1000,"
         "RETENTION_PURGE_PAUSE=4); repeatable",
     )
+    parser.add_argument(
+        "--slices", action="store_true", help="also print every slice's webhooks and writes"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "TENANT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -460,8 +526,11 @@ def main(argv=None) -> int:
     # Enough webhooks for every deletion at up to 280/s, with the raw DELETE at 10,000 rows/s
     # and each purge at 5,000 or faster, each stopped as long as it runs, and a second between
     # (posting stops when a deletion ends).
-    deletion_s = n / 10_000 + (1 + len(compared)) * n / 5_000
-    supply_size = flat_out_requests + int(280 * (2 * deletion_s + deletion_s / slice_s + 60))
+    deletions_n = 2 + len(compared)
+    deletion_s = n / 10_000 + (deletions_n - 1) * n / 5_000
+    supply_size = (1 + deletions_n) * flat_out_requests + int(
+        280 * (2 * deletion_s + deletion_s / slice_s + 60)
+    )
 
     admin_url = os.environ.get("DATABASE_ADMIN_URL") or DEFAULT_ADMIN_URL
     redis_url = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
@@ -493,34 +562,34 @@ def main(argv=None) -> int:
     connections.close_all()
 
     requests = as_requests(webhooks)
-    supply = Supply(requests[flat_out_requests:])
+    supply = Supply(requests)
     child_env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = start_gunicorn(child_env, port, workers=2, worker_class="gthread", threads=4)
+    # Each deletion's dead rows are vacuumed before the next: none pays for another's.
+    dead = ("channels_app_message", "channels_app_conversation")
+
+    def measured(kind: str, tenant_id: int, env: dict) -> dict:
+        """One deletion under webhooks paced at half the ingest's maximum, measured just
+        before it: the ingest's own tables grow through the run, and a rate fixed at the
+        start can come near what the ingest manages by the last deletion."""
+        settle(admin_url, database_url, vacuum=dead)
+        flat_out = load(port, supply.next_ones(flat_out_requests), **clients)
+        rate = flat_out["per_s"] / 2
+        say(f"ingest maximum {flat_out['per_s']:.0f}/s; pacing at {rate:.0f}/s")
+        settle(admin_url, database_url)
+        return delete_under_load(kind, tenant_id, env, port, supply, rate, slice_s)
+
     try:
         clients = dict(processes=2, threads=4, server_pid=server.pid)
         load(port, as_requests(warm_up), **clients)
-        settle(admin_url, database_url)
-        flat_out = load(port, requests[:flat_out_requests], **clients)
-        rate = flat_out["per_s"] / 2
-        say(f"ingest maximum {flat_out['per_s']:.0f}/s; pacing at {rate:.0f}/s")
-
-        settle(admin_url, database_url)
-        raw = delete_under_load("raw", raw_tenant, child_env, port, supply, rate, slice_s)
+        raw = measured("raw", raw_tenant, child_env)
         say(f"raw DELETE: {raw['rows']:,} rows in {raw['seconds']:.1f} s running")
-        # Its dead rows vacuumed: the purge does not pay for them.
-        dead = ("channels_app_message", "channels_app_conversation")
-        settle(admin_url, database_url, vacuum=dead)
-        service = delete_under_load(
-            "service", service_tenant, child_env, port, supply, rate, slice_s
-        )
+        service = measured("service", service_tenant, child_env)
         say(f"purge: {service['rows']:,} rows in {service['seconds']:.1f} s running"
             f" ({service['status']})")  # fmt: skip
         others = []
         for overrides, tenant_id in zip(compared, compared_tenants, strict=True):
-            settle(admin_url, database_url, vacuum=dead)
-            other = delete_under_load(
-                "service", tenant_id, {**child_env, **overrides}, port, supply, rate, slice_s
-            )
+            other = measured("service", tenant_id, {**child_env, **overrides})
             say(f"purge with {described(overrides)}: {other['rows']:,} rows in"
                 f" {other['seconds']:.1f} s running ({other['status']})")  # fmt: skip
             others.append((f"purge ({described(overrides)})", other))
@@ -556,9 +625,12 @@ def main(argv=None) -> int:
             f"{result['wal_mb_per_s']['under']:>10.1f}{max(result['rss'] or [0.0]):>9.1f}"
         )
     print()
-    print(f"ingest paced at {rate:.0f}/s (half of {flat_out['per_s']:.0f}/s measured); "
+    rates = ", ".join(f"{result['rate']:.0f}/s" for _, result in deletions)
+    print(f"ingest paced at half its maximum, measured before each deletion ({rates}); "
           f"each deleter ran and was stopped in turn, {slice_s:.0f} s each "
-          f"({', '.join(str(result['slices']) for _, result in deletions)} stops)")  # fmt: skip
+          f"({', '.join(str(result['stops']) for _, result in deletions)} stops)")  # fmt: skip
+    if args.slices:
+        print_slices(deletions)
     print(f"purge memory: {tenth:.1f} MB at 10% of the run, {samples[-1] if samples else 0:.1f}"
           f" MB at the end, peak {peak:.1f} MB ({len(samples)} samples)")  # fmt: skip
     target = ratio >= 0.5 and p99_purge <= 1.2 * p99_alone
@@ -585,6 +657,24 @@ def main(argv=None) -> int:
         for result in (service, *(other for _, other in others))
     )
     return 0 if finished else 1
+
+
+def print_slices(deletions) -> None:
+    """Every slice of every deletion: its webhooks, the backlog a stop waited out, and what
+    the server wrote (WAL; pages written out by checkpoints and by backends)."""
+    print()
+    print(f"{'deletion':<22}{'slice':>6}{'side':>9}{'seconds':>9}{'backlog s':>10}"
+          f"{'webhooks':>9}{'p50 ms':>8}{'p99 ms':>8}{'WAL MB':>8}{'ckpt pg':>9}"
+          f"{'backend pg':>11}")  # fmt: skip
+    for name, result in deletions:
+        for number, part in enumerate(result["slices"]):
+            latencies = part["latencies"]
+            print(f"{name[:21]:<22}{number:>6}{'runs' if part['running'] else 'stopped':>9}"
+                  f"{part['seconds']:>9.1f}{part['backlog_s']:>10.1f}{len(latencies):>9}"
+                  f"{percentile_ms(latencies, 0.5):>8.1f}{percentile_ms(latencies, 0.99):>8.1f}"
+                  f"{part['wal'] / 1e6:>8.1f}{part['checkpoint']:>9}"
+                  f"{part['backend']:>11}")  # fmt: skip
+    print()
 
 
 def settings_of(text: str) -> dict[str, str]:
