@@ -50,6 +50,7 @@ import http.client
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -629,8 +630,17 @@ def main(argv=None) -> int:
     print(f"ingest paced at half its maximum, measured before each deletion ({rates}); "
           f"each deleter ran and was stopped in turn, {slice_s:.0f} s each "
           f"({', '.join(str(result['stops']) for _, result in deletions)} stops)")  # fmt: skip
+    for name, result in deletions:
+        running, stopped, paired = slice_by_slice(result)
+        print(f"{name}, slice by slice: median p99 {running:.1f} ms running, {stopped:.1f} ms"
+              f" stopped; each running slice against the stopped ones beside it, median"
+              f" x {paired:.2f}")  # fmt: skip
     if args.slices:
         print_slices(deletions)
+        kept = ROOT / "var" / "bench-purge-slices.json"
+        kept.parent.mkdir(exist_ok=True)
+        kept.write_text(json.dumps({name: result["slices"] for name, result in deletions}))
+        print(f"every slice's latencies: {kept.relative_to(ROOT)}")
     print(f"purge memory: {tenth:.1f} MB at 10% of the run, {samples[-1] if samples else 0:.1f}"
           f" MB at the end, peak {peak:.1f} MB ({len(samples)} samples)")  # fmt: skip
     target = ratio >= 0.5 and p99_purge <= 1.2 * p99_alone
@@ -650,13 +660,42 @@ def main(argv=None) -> int:
     print(
         f"bench purge: rows_per_s={rows_per_s:.0f} raw_rows_per_s={raw_per_s:.0f} "
         f"ratio={ratio:.2f} ingest_p99_ms={p99_alone:.1f} "
-        f"ingest_p99_under_purge_ms={p99_purge:.1f} peak_mb={peak:.1f}"
+        f"ingest_p99_under_purge_ms={p99_purge:.1f} "
+        f"paired_p99_ratio={slice_by_slice(service)[2]:.2f} peak_mb={peak:.1f}"
     )
     finished = all(
         result["status"] == "complete" and result["rows"] == raw["rows"]
         for result in (service, *(other for _, other in others))
     )
     return 0 if finished else 1
+
+
+def slice_by_slice(result: dict) -> tuple[float, float, float]:
+    """The median of the running slices' p99s, of the stopped slices' p99s, and of each
+    running slice's p99 over the mean p99 of the stopped slices beside it.
+
+    The target is on the p99 of all the webhooks of either side; these say whether one
+    stretch decided it (a stall of the machine's own, lasting a minute, falls on a few
+    slices of both sides, and its slowest requests are most of a side's slowest 1%).
+    """
+    parts = [(part["running"], percentile_ms(part["latencies"], 0.99)) for part in result["slices"]]
+    running = [p99 for is_running, p99 in parts if is_running]
+    stopped = [p99 for is_running, p99 in parts if not is_running]
+    paired = []
+    for index, (is_running, p99) in enumerate(parts):
+        beside = [
+            other
+            for is_other_running, other in parts[max(0, index - 1) : index + 2]
+            if not is_other_running
+        ]
+        if is_running and beside:
+            paired.append(p99 / (sum(beside) / len(beside)))
+    nan = float("nan")
+    return (
+        statistics.median(running) if running else nan,
+        statistics.median(stopped) if stopped else nan,
+        statistics.median(paired) if paired else nan,
+    )
 
 
 def print_slices(deletions) -> None:
