@@ -180,10 +180,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- Privacy --------------------------------------------------------------------------------
 # The retention purge rests this multiple of each batch's duration before the next one, so
 # live webhooks keep the CPU and disk they need (0 = no rest; bench/purge.py measures it).
-RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=6.0)
+RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=5.0)
 # Rows the purge deletes in one transaction: a batch's length is how long a live webhook that
 # meets it can be slowed by it (bench/purge.py --compare weighs one setting against another).
-RETENTION_PURGE_BATCH_SIZE = env.int("RETENTION_PURGE_BATCH_SIZE", default=2000)
+RETENTION_PURGE_BATCH_SIZE = env.int("RETENTION_PURGE_BATCH_SIZE", default=1000)
 # The purge checks foreign keys once per batch instead of PostgreSQL's once per row, when the
 # database role may set session_replication_role (privacy.retention.purge_rights).
 RETENTION_PURGE_OWN_KEY_CHECKS = env.bool("RETENTION_PURGE_OWN_KEY_CHECKS", default=True)
