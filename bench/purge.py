@@ -15,8 +15,8 @@ What it does, in one run:
    deletion;
 4. deletes the first business's messages with a raw batched
    `DELETE … WHERE id IN (SELECT id … ORDER BY id LIMIT 5000)` (the baseline), and the second
-   business's with the purge service (`privacy.retention.purge_expired`, batches of 5000, its
-   own pauses), each in a process of its own whose resident memory is sampled every 0.2 s.
+   business's with the purge service (`privacy.retention.purge_expired`, its configured
+   batches and pauses), each in a process of its own whose resident memory is sampled every 0.2 s.
 
 Each deletion runs in slices: `--slice` seconds running, then stopped (SIGSTOP) as long, then
 running again, to the end. The webhooks due while it runs are measured against those due
@@ -240,6 +240,7 @@ class PacedIngest:
         self._next = 0
         self._in_flight: set[int] = set()  # taken, not yet answered
         self._by_due: list[tuple[float, float]] = []  # (due, latency), sorted, once stopped
+        self._moments: list[float] = []  # the dues of _by_due, for bisect
         self._lock = threading.Lock()
         self._pool: list[threading.Thread] = []
 
@@ -269,9 +270,9 @@ class PacedIngest:
             with self._lock:
                 index = self._next
                 self._next += 1
+                if index >= len(self.requests):
+                    break
                 self._in_flight.add(index)
-            if index >= len(self.requests):
-                break
             due = self.started + index / self.rate
             delay = due - time.perf_counter()
             if delay > 0 and self._stop.wait(delay):
@@ -305,10 +306,11 @@ class PacedIngest:
         """The latencies of the requests due within `intervals`."""
         if len(self._by_due) != len(self.dues):
             self._by_due = sorted(zip(self.dues, self.latencies, strict=True))
-        moments = [due for due, _ in self._by_due]
+            self._moments = [due for due, _ in self._by_due]
         chosen: list[float] = []
         for start, end in intervals:
-            low, high = bisect.bisect_left(moments, start), bisect.bisect_left(moments, end)
+            low = bisect.bisect_left(self._moments, start)
+            high = bisect.bisect_left(self._moments, end)
             chosen.extend(latency for _, latency in self._by_due[low:high])
         return chosen
 
