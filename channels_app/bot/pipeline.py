@@ -6,8 +6,9 @@ channel's bot is on it enqueues `bot_reply`, which calls `reply_to_message`. In 
 1. once per message: a message that already has a `BotRun` is not answered again;
 2. skip (recorded with the reason) when the bot is off or stepped back from the conversation,
    a person is assigned, a later message will be answered instead, the contact restricted
-   processing or may not be messaged (opted out), or the token balance is used up;
-3. hand off to a person when the customer asks for one or outside the working hours;
+   processing or may not be messaged (opted out);
+3. hand off to a person when the token balance is used up, when the customer asks for one,
+   or outside the working hours;
 4. retrieve the best knowledge-base chunks and build the request from them and the
    conversation's recent messages only (P5), masking phone numbers and e-mail addresses
    when the profile says so;
@@ -209,6 +210,10 @@ def reply_to_message(*, message_id: int) -> BotRun | None:
     skip = _skip_reason(message, profile)
     if skip:
         return _record(message, outcome=BotRun.Outcome.SKIPPED, reason=skip[:200])[0]
+    if not metering.has_tokens():
+        # Nothing may go to the provider, yet the customer must not wait on a bot that will
+        # never answer: a person takes the conversation, as after any failure of the bot.
+        return _hand_off(message, profile=profile, reason=_("The bot's token balance is used up."))
 
     phrase = profiles.asks_for_person(profile, message.body)
     if phrase:
@@ -286,8 +291,6 @@ def _skip_reason(message: Message, profile) -> str:
     decision = can_message(contact, message.channel, Purpose.TRANSACTIONAL)
     if not decision.allowed:
         return decision.detail
-    if not metering.has_tokens():
-        return _("The bot's token balance is used up.")
     return ""
 
 

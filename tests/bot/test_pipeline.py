@@ -490,7 +490,9 @@ def test_a_contact_who_restricted_processing_is_left_alone(
     assert bot_messages(tenant_a) == []
 
 
-def test_an_exhausted_balance_stops_the_bot(tenant_a, conversation, profile, openai_stub):
+def test_an_exhausted_balance_hands_the_conversation_to_a_person(
+    tenant_a, conversation, profile, openai_stub
+):
     from tests.factories import TokenBalanceFactory
 
     TokenBalanceFactory(tenant=tenant_a, tokens_remaining=0)
@@ -498,10 +500,19 @@ def test_an_exhausted_balance_stops_the_bot(tenant_a, conversation, profile, ope
 
     with tenant_context(tenant_a):
         run = reply_to_message(message_id=question.pk)
+        again = reply_to_message(message_id=question.pk)
+        conversation.refresh_from_db()
 
-    assert run.outcome == BotRun.Outcome.SKIPPED
+    assert run.outcome == BotRun.Outcome.HANDED_OFF
+    assert again.pk == run.pk
     assert "token balance is used up" in run.reason
+    # Nothing went to the provider; the conversation waits for a person, who sees why, and
+    # the customer is told once that a person will answer.
     assert openai_stub.requests == []
+    assert conversation.bot_active is False
+    assert conversation.assignee_id is None
+    assert "token balance is used up" in conversation.handoff_reason
+    assert [m.body for m in bot_messages(tenant_a)] == [profile.handoff_message]
 
 
 def test_the_balance_stops_at_zero_after_the_last_call(
