@@ -4,7 +4,9 @@ Each registry entry is handled by its declared kind:
 - DELETE and SCAN_AND_DELETE: the rows go, in bounded batches (uploaded files with them);
 - ANONYMISE and KEEP_PROOF: the declared personal fields are blanked and the link to the
   person (the first step of `subject_path`) is cut; the row stays as the business's record or
-  as proof.
+  as proof. Rows of such models that are not the person's but whose personal fields mention
+  them (an access-log line naming the address searched for, another customer's consent
+  evidence quoting the number) keep their owner: only the fields that mention them are blanked.
 Rows are handled deepest first (status events before messages before conversations before the
 contact), so every batch is small and a run that is interrupted is finished by the next one.
 """
@@ -123,7 +125,31 @@ def erase_subject(subject: Subject, *, keep: dict[str, Iterable[int]] | None = N
         else:
             rows = _anonymise_all(entry, target)
         report[entry.label] = {"action": entry.erasure.value, "rows": rows, "files": files}
+    for entry in subjects.customer_entries():
+        blanked = _blank_mentions(entry, subject, keep=keep.get(entry.label, ()))
+        if blanked:
+            item = report.setdefault(
+                entry.label, {"action": entry.erasure.value, "rows": 0, "files": 0}
+            )
+            item["rows"] += blanked
     return report
+
+
+def _blank_mentions(entry: PersonalData, subject: Subject, *, keep: Iterable[int] = ()) -> int:
+    """Blank, field by field, what mentions the subject in rows kept on erasure that belong to
+    someone else (or no one). Returns how many rows changed."""
+    if entry.erasure not in (Erasure.ANONYMISE, Erasure.KEEP_PROOF):
+        return 0
+    changed: set = set()
+    for name in entry.fields:
+        mentioning = subjects.rows_mentioning(entry, subject, fields=(name,))
+        ids = list(mentioning.exclude(pk__in=list(keep)).order_by().values_list("pk", flat=True))
+        blank = {name: _blank_value(entry.model._meta.get_field(name))}
+        for start in range(0, len(ids), BATCH):
+            with transaction.atomic():
+                entry.model.objects.filter(pk__in=ids[start : start + BATCH]).update(**blank)
+        changed.update(ids)
+    return len(changed)
 
 
 def _anonymise_all(entry: PersonalData, queryset) -> int:
@@ -148,5 +174,5 @@ def verify(subject: Subject, *, exclude: dict[str, Iterable[int]] | None = None)
         "clean": not hits,
         "hits": hits,
         "searched_models": len(subjects.REGISTRY),
-        "searched_forms": len(subject.search_forms),
+        "searched_forms": len(subject.mentions),
     }

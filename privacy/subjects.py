@@ -6,6 +6,8 @@ A subject is identified by a phone number (E.164) and/or an e-mail address. Thei
 - for models declared SCAN_AND_DELETE, rows whose personal fields mention an identifier in
   any form a provider writes it ("+14155550123", "whatsapp:+14155550123", "14155550123",
   URL-encoded), and uploaded files that contain one.
+A mention is a whole number or a whole address: "+141555501234" and "jana@example.org" are
+someone else, and erasing Ana must not delete their payloads or fail its verification on them.
 Export, erasure and verification all read rows from here, so a new model declared in its app's
 `personal_data.py` is covered without a change in this package.
 """
@@ -13,6 +15,7 @@ Export, erasure and verification all read rows from here, so a new model declare
 from __future__ import annotations
 
 import dataclasses
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
@@ -28,27 +31,92 @@ from privacy.registry import REGISTRY, Erasure, PersonalData
 MIN_PHONE_DIGITS = 7
 FILE_SCAN_CHUNK = 64 * 1024
 
+# What may stand right before an identifier: the start, a character that cannot be part of it,
+# or a URL-encoded character ("%2B" of "+", "%3A" of ":", "%20" of a space).
+_ENCODED = "%[0-9a-f]{2}"
+_BEFORE_NUMBER = f"(^|[^0-9]|{_ENCODED})"
+_AFTER_NUMBER = "([^0-9]|$)"
+# "+" stays outside the address's own characters: form encoding writes a space as "+".
+_BEFORE_ADDRESS = f"(^|[^a-z0-9._-]|{_ENCODED})"
+# The domain ends there: not "example.org.uk", but "example.org." at the end of a sentence.
+_AFTER_ADDRESS = "($|[^a-z0-9.-]|[.]($|[^a-z0-9-]))"
+
+
+@dataclasses.dataclass(frozen=True)
+class Mention:
+    """One identifier as it may be written: `needle` is a plain substring every mention
+    contains (cheap to look for first), `pattern` the whole mention with its boundaries.
+    Patterns use only what PostgreSQL's and Python's regular expressions share, and are
+    matched case-insensitively."""
+
+    needle: str
+    pattern: str
+
+    @classmethod
+    def number(cls, digits: str) -> Mention:
+        # "00" is the international prefix a customer types instead of "+".
+        return cls(digits, f"{_BEFORE_NUMBER}(00)?{re.escape(digits)}{_AFTER_NUMBER}")
+
+    @classmethod
+    def address(cls, text: str) -> Mention:
+        return cls(text, f"{_BEFORE_ADDRESS}{re.escape(text.lower())}{_AFTER_ADDRESS}")
+
+    def condition(self, target: str) -> Q:
+        return Q(**{f"{target}__icontains": self.needle, f"{target}__iregex": self.pattern})
+
+    @property
+    def compiled(self) -> re.Pattern[bytes]:
+        return re.compile(self.pattern.encode(), re.IGNORECASE)
+
+    def in_window(self, window: bytes, *, first: bool, last: bool) -> bool:
+        """Does this window of a file (already lower-cased) mention the identifier? A window's
+        edges are not the file's: a match touching one is left to the window that overlaps
+        it with its context on both sides."""
+        if self.needle.lower().encode() not in window:
+            return False
+        for found in self.compiled.finditer(window):
+            if (first or found.start() > 0) and (last or found.end() < len(window)):
+                return True
+        return False
+
 
 @dataclasses.dataclass(frozen=True)
 class Subject:
+    """A person, by the identifiers a request gave, and their contacts. `phones` and `emails`
+    add the contacts' own identifiers: a request by phone must also find the payloads, files
+    and earlier requests that only name the e-mail address of the contact it matched."""
+
     phone: str = ""
     email: str = ""
     contact_ids: tuple[int, ...] = ()
+    also_phones: tuple[str, ...] = ()
+    also_emails: tuple[str, ...] = ()
 
     @property
-    def search_forms(self) -> tuple[str, ...]:
-        """Substrings that reveal the subject wherever their identifiers were written."""
-        forms = []
-        if self.phone:
-            digits = "".join(ch for ch in self.phone if ch.isdigit())
+    def phones(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p for p in (self.phone, *self.also_phones) if p))
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e.lower() for e in (self.email, *self.also_emails) if e))
+
+    @property
+    def mentions(self) -> tuple[Mention, ...]:
+        """The ways the subject's identifiers are written wherever they were copied."""
+        found = []
+        for phone in self.phones:
+            digits = "".join(ch for ch in phone if ch.isdigit())
             # The digits are inside "+1…", "whatsapp:+1…", "whatsapp%3A%2B1…" and Meta's wa_id.
-            forms.append(digits if len(digits) >= MIN_PHONE_DIGITS else self.phone)
-        if self.email:
-            forms.append(self.email)
-            encoded = quote(self.email, safe="")
-            if encoded != self.email:
-                forms.append(encoded)
-        return tuple(forms)
+            if len(digits) >= MIN_PHONE_DIGITS:
+                found.append(Mention.number(digits))
+            else:
+                found.append(Mention(phone, re.escape(phone.lower())))
+        for email in self.emails:
+            found.append(Mention.address(email))
+            encoded = quote(email, safe="")
+            if encoded != email:
+                found.append(Mention.address(encoded))
+        return tuple(found)
 
     @property
     def is_empty(self) -> bool:
@@ -56,7 +124,8 @@ class Subject:
 
 
 def find_subject(*, phone: str = "", email: str = "") -> Subject:
-    """The subject with these identifiers in the active business, and their contacts."""
+    """The subject with these identifiers in the active business, their contacts, and the
+    contacts' other identifiers."""
     from crm.models import Contact
 
     query = Q()
@@ -64,10 +133,16 @@ def find_subject(*, phone: str = "", email: str = "") -> Subject:
         query |= Q(phone=phone)
     if email:
         query |= Q(email__iexact=email)
-    ids: tuple[int, ...] = ()
-    if query:
-        ids = tuple(Contact.objects.filter(query).order_by("pk").values_list("pk", flat=True))
-    return Subject(phone=phone, email=email, contact_ids=ids)
+    if not query:
+        return Subject(phone=phone, email=email)
+    found = list(Contact.objects.filter(query).order_by("pk").values_list("pk", "phone", "email"))
+    return Subject(
+        phone=phone,
+        email=email,
+        contact_ids=tuple(pk for pk, _phone, _email in found),
+        also_phones=tuple(p for _pk, p, _email in found if p and p != phone),
+        also_emails=tuple(e for _pk, _phone, e in found if e and e.lower() != email.lower()),
+    )
 
 
 def customer_entries() -> list[PersonalData]:
@@ -91,8 +166,8 @@ def file_fields(entry: PersonalData) -> list[str]:
     ]
 
 
-def _text_match(model, names: Iterable[str], forms: Iterable[str]) -> tuple[dict, Q]:
-    """Annotations and a condition: any of the fields contains any of the forms."""
+def _text_match(model, names: Iterable[str], mentions: Iterable[Mention]) -> tuple[dict, Q]:
+    """Annotations and a condition: any of the fields mentions any of the identifiers."""
     annotations = {}
     condition = Q()
     for name in names:
@@ -104,8 +179,8 @@ def _text_match(model, names: Iterable[str], forms: Iterable[str]) -> tuple[dict
         else:
             target = f"_text_{name}"
             annotations[target] = Cast(name, models.TextField())
-        for form in forms:
-            condition |= Q(**{f"{target}__icontains": form})
+        for mention in mentions:
+            condition |= mention.condition(target)
     return annotations, condition
 
 
@@ -119,12 +194,12 @@ def rows(entry: PersonalData, subject: Subject) -> models.QuerySet:
         key = f"{entry.subject_path}__in" if entry.subject_path else "pk__in"
         condition |= Q(**{key: subject.contact_ids})
     for name in entry.match_fields:
-        if subject.phone:
-            condition |= Q(**{name: subject.phone})
-        if subject.email:
-            condition |= Q(**{f"{name}__iexact": subject.email})
-    if entry.erasure is Erasure.SCAN_AND_DELETE and subject.search_forms:
-        annotations, scanned = _text_match(model, entry.fields, subject.search_forms)
+        for phone in subject.phones:
+            condition |= Q(**{name: phone})
+        for email in subject.emails:
+            condition |= Q(**{f"{name}__iexact": email})
+    if entry.erasure is Erasure.SCAN_AND_DELETE and subject.mentions:
+        annotations, scanned = _text_match(model, entry.fields, subject.mentions)
         condition |= scanned
     if not condition:
         return model.objects.none()
@@ -134,13 +209,27 @@ def rows(entry: PersonalData, subject: Subject) -> models.QuerySet:
     return queryset.filter(condition)
 
 
-def file_mentions(fieldfile, forms: Iterable[str]) -> bool:
-    """Does the stored file contain one of the forms (case-insensitive)? Read in chunks. A zip
-    archive (an export) is read member by member, uncompressed: its compressed bytes would
-    hide what it holds."""
+def rows_mentioning(
+    entry: PersonalData, subject: Subject, *, fields: Iterable[str] | None = None
+) -> models.QuerySet:
+    """Rows of a model kept on erasure (ANONYMISE, KEEP_PROOF) whose personal text fields (or
+    `fields` of them) mention the subject, whoever the rows belong to."""
+    model = entry.model
+    if entry.erasure not in (Erasure.ANONYMISE, Erasure.KEEP_PROOF) or not subject.mentions:
+        return model.objects.none()
+    annotations, condition = _text_match(model, fields or entry.fields, subject.mentions)
+    if not condition:
+        return model.objects.none()
+    return model.objects.annotate(**annotations).filter(condition)
+
+
+def file_mentions(fieldfile, mentions: Iterable[Mention]) -> bool:
+    """Does the stored file mention one of the identifiers (case-insensitive)? Read in chunks.
+    A zip archive (an export) is read member by member, uncompressed: its compressed bytes
+    would hide what it holds."""
     if not fieldfile:
         return False
-    needles = [form.lower().encode() for form in forms]
+    mentions = tuple(mentions)
     try:
         handle = fieldfile.storage.open(fieldfile.name, "rb")
     except (FileNotFoundError, OSError):
@@ -152,34 +241,42 @@ def file_mentions(fieldfile, forms: Iterable[str]) -> bool:
                 with zipfile.ZipFile(handle) as archive:
                     for member in archive.infolist():
                         with archive.open(member) as stream:
-                            if _stream_mentions(stream, needles):
+                            if _stream_mentions(stream, mentions):
                                 return True
                 return False
             except zipfile.BadZipFile:
                 pass  # only looks like one: read as it is
         handle.seek(0)
-        return _stream_mentions(handle, needles)
+        return _stream_mentions(handle, mentions)
 
 
-def _stream_mentions(stream, needles: list[bytes]) -> bool:
-    overlap = max((len(n) for n in needles), default=0)
+def _stream_mentions(stream, mentions: tuple[Mention, ...]) -> bool:
+    # Each window repeats the end of the one before, longer than any mention with its
+    # boundaries, so a mention cut by a window's edge is whole in the next one.
+    overlap = max((len(m.needle) for m in mentions), default=0) + 16
     tail = b""
-    while chunk := stream.read(FILE_SCAN_CHUNK):
-        window = (tail + chunk).lower()
-        if any(needle in window for needle in needles):
+    first = True
+    chunk = stream.read(FILE_SCAN_CHUNK)
+    while chunk:
+        following = stream.read(FILE_SCAN_CHUNK)
+        window = tail + chunk.lower()
+        last = not following
+        if any(m.in_window(window, first=first, last=last) for m in mentions):
             return True
-        tail = window[-overlap:] if overlap else b""
+        tail = window[-overlap:]
+        first = False
+        chunk = following
     return False
 
 
 def rows_with_files(entry: PersonalData, subject: Subject) -> list[int]:
     """Ids of rows whose uploaded files (declared file fields) mention the subject."""
     names = file_fields(entry)
-    if not names or not subject.search_forms or entry.erasure is not Erasure.SCAN_AND_DELETE:
+    if not names or not subject.mentions or entry.erasure is not Erasure.SCAN_AND_DELETE:
         return []
     found = []
     for obj in entry.model.objects.only("pk", *names).iterator(chunk_size=200):
-        if any(file_mentions(getattr(obj, name), subject.search_forms) for name in names):
+        if any(file_mentions(getattr(obj, name), subject.mentions) for name in names):
             found.append(obj.pk)
     return found
 
@@ -199,6 +296,11 @@ def findings(subject: Subject, *, exclude: dict[str, Iterable[int]] | None = Non
     counts = {}
     for entry in customer_entries():
         queryset = all_rows(entry, subject)
+        if entry.erasure in (Erasure.ANONYMISE, Erasure.KEEP_PROOF):
+            mentioning = rows_mentioning(entry, subject).values("pk")
+            queryset = entry.model.objects.filter(
+                Q(pk__in=queryset.values("pk")) | Q(pk__in=mentioning)
+            )
         if entry.label in exclude:
             queryset = queryset.exclude(pk__in=list(exclude[entry.label]))
         count = queryset.count()
@@ -213,13 +315,13 @@ def search_every_field(subject: Subject, *, exclude: dict[str, Iterable[int]] | 
     counted. Returns {label: rows that still mention or belong to them}."""
     exclude = exclude or {}
     hits: dict[str, int] = {}
-    forms = subject.search_forms
-    if not forms:
+    mentions = subject.mentions
+    if not mentions:
         return hits
     for entry in REGISTRY.values():
         skip = set(exclude.get(entry.label, ()))
         names = tuple(dict.fromkeys((*entry.fields, *entry.match_fields)))
-        annotations, condition = _text_match(entry.model, names, forms)
+        annotations, condition = _text_match(entry.model, names, mentions)
         if subject.contact_ids and entry.subject_path is not None:
             key = f"{entry.subject_path}__in" if entry.subject_path else "pk__in"
             condition |= Q(**{key: subject.contact_ids})
@@ -233,7 +335,7 @@ def search_every_field(subject: Subject, *, exclude: dict[str, Iterable[int]] | 
                 **{f"{name}__isnull": True}
             )
             for obj in with_file.only("pk", name).iterator(chunk_size=200):
-                if obj.pk not in found and file_mentions(getattr(obj, name), forms):
+                if obj.pk not in found and file_mentions(getattr(obj, name), mentions):
                     found.add(obj.pk)
         found -= skip
         if found:

@@ -15,7 +15,7 @@ from privacy import dsr, erasure, subjects, tasks, tenant_deletion
 from privacy.models import AccessLogEntry, BusinessExport, ConsentEvent, DataRequest
 from tenants.context import tenant_context
 from tenants.models import Membership
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, InboundWebhookFactory
 from tests.privacy import dsr_world
 from tests.privacy.dsr_world import DIGITS, EMAIL, OTHER_EMAIL, OTHER_PHONE, PHONE
 
@@ -297,6 +297,22 @@ def test_erasure_by_email_only_finds_the_contact_and_its_phone_copies(
     assert data_request.status == DataRequest.Status.DONE
     with tenant_context(world.tenant):
         assert not Contact.objects.filter(pk=world.subject.pk).exists()
+
+
+def test_erasure_by_phone_also_erases_what_names_only_the_contacts_email(
+    world, django_capture_on_commit_callbacks
+):
+    """The request gave the phone; the contact it matched also has an e-mail address, and the
+    knowledge base and a raw payload name only that address."""
+    InboundWebhookFactory(tenant=world.tenant, channel=world.channel, body=f'{{"from": "{EMAIL}"}}')
+    data_request = erase(world, django_capture_on_commit_callbacks, phone=PHONE)
+
+    assert data_request.status == DataRequest.Status.DONE
+    assert data_request.verification["clean"] is True
+    with tenant_context(world.tenant):
+        assert not KnowledgeChunk.objects.filter(text__icontains=EMAIL).exists()
+        assert not InboundWebhook.objects.filter(body__icontains=EMAIL).exists()
+        assert KnowledgeChunk.objects.filter(pk=world.kept_chunk.pk).exists()
 
 
 def test_the_operator_command_verifies_an_erasure(world, django_capture_on_commit_callbacks):
