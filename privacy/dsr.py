@@ -28,6 +28,7 @@ from privacy import deadlines, erasure, export, subjects, tenant_deletion
 from privacy.access_log import Action, record_access
 from privacy.models import ConsentAction, ConsentSource, DataRequest, Purpose
 from privacy.services import record_consent
+from salesos.locks import only_one
 from tenants.context import require_current_tenant
 
 logger = logging.getLogger(__name__)
@@ -238,6 +239,11 @@ def create_request(
             found["previously_erased_on"] = previous.completed_at.date().isoformat()
             found["previous_request"] = previous.pk
     found["nothing_found"] = found["total"] == 0
+    # The deadline runs from when the person asked: the day their message came, not the day
+    # an agent turned it into a request.
+    received = None
+    if message is not None:
+        received = timezone.localdate(message.created_at, tenant.zone)
     data_request = DataRequest.objects.create(
         kind=kind,
         status=Status.AWAITING_CONFIRMATION,
@@ -250,7 +256,7 @@ def create_request(
         message=message,
         notes=(notes or "")[:2000],
         changes=cleaned_changes,
-        due_date=deadlines.due_date(tenant=tenant),
+        due_date=deadlines.due_date(tenant=tenant, received=received),
         findings=found,
         created_by=created_by,
         created_by_label=getattr(created_by, "email", "") or "",
@@ -258,28 +264,87 @@ def create_request(
     return data_request
 
 
-def confirm_request(*, data_request: DataRequest, by=None) -> DataRequest:
-    """Hand the request to Celery. Confirming twice does nothing more."""
+def _queue(locked: DataRequest) -> None:
+    """Hand a request (its row locked, set in progress by the caller) to Celery once the
+    transaction commits. A broker that cannot take it is logged: the request stays in
+    progress and the sweep (`requeue_stalled`) queues it again."""
+    from kombu.exceptions import OperationalError
+
     from privacy import tasks
 
+    locked.queued_at = timezone.now()
+    locked.save(
+        update_fields=["status", "confirmed_at", "queued_at", "failure_reason", "completed_at"]
+    )
+    tenant_id, request_id = locked.tenant_id, locked.pk
+
+    def send():
+        try:
+            tasks.run_data_request.delay(tenant_id, request_id)
+        except OperationalError:
+            logger.exception("data request %s could not be queued; the sweep retries", request_id)
+
+    transaction.on_commit(send)
+
+
+def confirm_request(*, data_request: DataRequest, by=None) -> DataRequest:
+    """Hand the request to Celery. Confirming twice does nothing more."""
     with transaction.atomic():
         locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
         if locked.status not in (Status.RECEIVED, Status.AWAITING_CONFIRMATION):
             return locked
         locked.status = Status.IN_PROGRESS
         locked.confirmed_at = timezone.now()
-        locked.save(update_fields=["status", "confirmed_at"])
-        tenant_id, request_id = locked.tenant_id, locked.pk
-        transaction.on_commit(lambda: tasks.run_data_request.delay(tenant_id, request_id))
+        _queue(locked)
     return locked
+
+
+def run_again(*, data_request: DataRequest, by=None) -> DataRequest:
+    """Carry out a request that failed, or that is in progress but stalled (its queue message
+    or worker was lost), from the start. Each kind is safe to run again: what was done stays
+    done, and the rest is finished."""
+    with transaction.atomic():
+        locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
+        if not locked.can_run_again:
+            raise DataRequestError(
+                _("Only a request that failed, or stopped moving, can be run again."),
+                code="not_failed",
+            )
+        locked.status = Status.IN_PROGRESS
+        locked.failure_reason = ""
+        locked.completed_at = None
+        locked.confirmed_at = locked.confirmed_at or timezone.now()
+        _queue(locked)
+    return locked
+
+
+def requeue_stalled(*, now=None) -> int:
+    """Queue again the active business's requests that are in progress but have not finished
+    `STALLED_AFTER` after they were queued. A request still running is not run twice: the
+    second run waits for the business's lock, then finds it done (`carry_out`)."""
+    now = now or timezone.now()
+    cutoff = now - DataRequest.STALLED_AFTER
+    stalled = DataRequest.objects.filter(status=Status.IN_PROGRESS).filter(
+        Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True)
+    )
+    queued = 0
+    for pk in stalled.values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = DataRequest.objects.select_for_update().get(pk=pk)
+            if not locked.is_stalled(now):
+                continue
+            logger.warning("data request %s stalled in progress; queued again", pk)
+            _queue(locked)
+            queued += 1
+    return queued
 
 
 def reject_request(*, data_request: DataRequest, reason: str, by=None) -> DataRequest:
     with transaction.atomic():
         locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
-        if locked.status not in (Status.RECEIVED, Status.AWAITING_CONFIRMATION):
+        if locked.status not in (Status.RECEIVED, Status.AWAITING_CONFIRMATION, Status.FAILED):
             raise DataRequestError(
-                _("Only a request that has not started can be rejected."),
+                _("Only a request that has not started, or that failed, can be rejected."),
                 code="not_open",
                 field="reason",
             )
@@ -296,36 +361,51 @@ def reject_request(*, data_request: DataRequest, reason: str, by=None) -> DataRe
     return locked
 
 
+class Busy(Exception):
+    """Another data request of the business is being carried out: try again shortly."""
+
+
 def carry_out(*, request_id: int) -> DataRequest | None:
     """Do what the request asks (called by the Celery task). A second run of a request that
-    is done, rejected or failed does nothing."""
-    data_request = (
-        DataRequest.objects.select_related("contact", "created_by").filter(pk=request_id).first()
-    )
-    if data_request is None or data_request.status != Status.IN_PROGRESS:
-        return data_request
-    try:
-        handler = HANDLERS[data_request.kind]
-        handler(data_request)
-    except Exception as exc:
-        logger.exception("data request %s failed", request_id)
-        DataRequest.objects.filter(pk=request_id, status=Status.IN_PROGRESS).update(
-            status=Status.FAILED,
-            completed_at=timezone.now(),
-            failure_reason=f"{type(exc).__name__}: {exc}"[:300],
+    is done, rejected or failed does nothing.
+
+    A business's requests are carried out one at a time (`Busy` otherwise; the task tries
+    again): an export running beside an erasure of the same person would write back what
+    the erasure removed, and a request delivered twice must not run twice at once."""
+    tenant = require_current_tenant()
+    with only_one(f"privacy.data_requests:{tenant.pk}") as alone:
+        if not alone:
+            raise Busy(request_id)
+        data_request = (
+            DataRequest.objects.select_related("contact", "created_by")
+            .filter(pk=request_id)
+            .first()
         )
-        raise
+        if data_request is None or data_request.status != Status.IN_PROGRESS:
+            return data_request
+        try:
+            handler = HANDLERS[data_request.kind]
+            handler(data_request)
+        except Exception as exc:
+            logger.exception("data request %s failed", request_id)
+            DataRequest.objects.filter(pk=request_id, status=Status.IN_PROGRESS).update(
+                status=Status.FAILED,
+                completed_at=timezone.now(),
+                failure_reason=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            raise
     data_request.refresh_from_db()
     return data_request
 
 
 def _finish(data_request: DataRequest, *, result: dict, **fields) -> None:
+    """Done: only what the run decided is written (with the status, result and time)."""
     data_request.result = result
     data_request.status = Status.DONE
     data_request.completed_at = timezone.now()
     for name, value in fields.items():
         setattr(data_request, name, value)
-    data_request.save()
+    data_request.save(update_fields=["result", "status", "completed_at", *fields])
 
 
 def _nothing_found(data_request: DataRequest) -> None:

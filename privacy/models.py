@@ -202,7 +202,17 @@ class DataRequest(TenantOwned):
         REJECTED = "rejected", _("rejected")
         FAILED = "failed", _("failed")
 
-    OPEN_STATUSES = (Status.RECEIVED, Status.AWAITING_CONFIRMATION, Status.IN_PROGRESS)
+    # A failed request is still owed to the person: it stays open (listed, counted overdue,
+    # blocking a duplicate) until it is run again and done, or rejected.
+    OPEN_STATUSES = (
+        Status.RECEIVED,
+        Status.AWAITING_CONFIRMATION,
+        Status.IN_PROGRESS,
+        Status.FAILED,
+    )
+    # In progress but not finished this long after it was queued: its queue message or its
+    # worker was lost, and the sweep (`privacy.dsr.requeue_stalled`) queues it again.
+    STALLED_AFTER = timedelta(minutes=15)
 
     class Source(models.TextChoices):
         DASHBOARD = "dashboard", _("dashboard")
@@ -253,6 +263,8 @@ class DataRequest(TenantOwned):
     created_by_label = models.CharField(max_length=254, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # When it was last handed to Celery (confirmed, run again, or queued again after a stall).
+    queued_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -276,6 +288,16 @@ class DataRequest(TenantOwned):
         if today is None:
             today = timezone.localdate(timezone.now(), self.tenant.zone)
         return today > self.due_date
+
+    def is_stalled(self, now=None) -> bool:
+        if self.status != self.Status.IN_PROGRESS:
+            return False
+        queued = self.queued_at or self.confirmed_at
+        return queued is None or (now or timezone.now()) - queued >= self.STALLED_AFTER
+
+    @property
+    def can_run_again(self) -> bool:
+        return self.status == self.Status.FAILED or self.is_stalled()
 
     @property
     def makes_archive(self) -> bool:

@@ -42,7 +42,6 @@ How it deletes, so that it never holds long locks nor blocks live webhooks:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import functools
@@ -50,7 +49,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from privacy.models import PurgeReport
@@ -62,6 +61,7 @@ from privacy.registry import (
     entry_for,
     timed_entries,
 )
+from salesos.locks import only_one
 from tenants.context import platform_access, require_current_tenant
 from tenants.models import Tenant
 
@@ -264,28 +264,10 @@ def _purge(tenant: Tenant, *, now, batch_size: int, max_batches: int | None) -> 
     return report
 
 
-@contextlib.contextmanager
 def only_run(tenant: Tenant):
-    """Whether this is the only purge of `tenant` running now, for the duration of the block.
-
-    On PostgreSQL a session advisory lock per business: released at the end, or by the
-    database when the worker's connection goes (a killed worker leaves no lock behind).
-    Elsewhere (SQLite, one process in development) always True.
-    """
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    key = f"privacy.retention.purge:{tenant.pk}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        alone = bool(cursor.fetchone()[0])
-    try:
-        yield alone
-    finally:
-        if alone:
-            # If the connection is gone, the lock went with it.
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+    """Whether this is the only purge of `tenant` running now, for the duration of the block
+    (a lock that a killed worker does not leave behind: `salesos.locks.only_one`)."""
+    return only_one(f"privacy.retention.purge:{tenant.pk}")
 
 
 def _purge_batch(

@@ -21,11 +21,35 @@ def purge_expired() -> int:
     return len(tenant_ids)
 
 
-@shared_task(acks_late=True)
+# Another request of the business is running: wait this long, as often as it takes (the
+# sweep of stalled requests is the backstop if this message is lost).
+BUSY_RETRY_SECONDS = 15
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def run_data_request(self, tenant_id: int, request_id: int) -> str | None:
+    try:
+        return _run_data_request(tenant_id, request_id)
+    except dsr.Busy:
+        if self.request.is_eager:
+            raise  # no broker to hold a delayed retry; the sweep queues it again
+        raise self.retry(countdown=BUSY_RETRY_SECONDS) from None
+
+
 @for_tenant
-def run_data_request(tenant_id: int, request_id: int) -> str | None:
+def _run_data_request(tenant_id: int, request_id: int) -> str | None:
     data_request = dsr.carry_out(request_id=request_id)
     return data_request.status if data_request is not None else None
+
+
+@shared_task(acks_late=True)
+def requeue_stalled_requests() -> int:
+    """Beat: queue again the data requests whose queue message or worker was lost."""
+    queued = 0
+    for tenant in _tenants(active_only=True):
+        with tenant_context(tenant):
+            queued += dsr.requeue_stalled()
+    return queued
 
 
 @shared_task(acks_late=True)

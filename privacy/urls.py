@@ -24,6 +24,11 @@ urlpatterns = [
     ),
     path("requests/<int:data_request_id>/reject/", requests.request_reject, name="request_reject"),
     path(
+        "requests/<int:data_request_id>/run-again/",
+        requests.request_run_again,
+        name="request_run_again",
+    ),
+    path(
         "requests/<int:data_request_id>/export/",
         requests.request_download,
         name="request_download",

@@ -163,6 +163,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privacy.tasks.expire_exports",
         "schedule": 3600.0,
     },
+    # A data request whose queue message or worker was lost is queued again.
+    "requeue-stalled-data-requests": {
+        "task": "privacy.tasks.requeue_stalled_requests",
+        "schedule": 300.0,
+    },
     # Owners get one e-mail per overdue data request.
     "notify-overdue-data-requests": {
         "task": "privacy.tasks.notify_overdue_requests",

@@ -155,11 +155,25 @@ def request_detail(request, data_request_id: int):
 @tenant_view(Role.ADMIN)
 def request_confirm(request, data_request_id: int):
     data_request = get_object_or_404(DataRequest, pk=data_request_id)
-    if not data_request.is_open or data_request.status == DataRequest.Status.IN_PROGRESS:
+    waiting = (DataRequest.Status.RECEIVED, DataRequest.Status.AWAITING_CONFIRMATION)
+    if data_request.status not in waiting:
         messages.info(request, _("This request has already been handled."))
     else:
         dsr.confirm_request(data_request=data_request, by=request.user)
         messages.success(request, _("The request is being carried out."))
+    return redirect(_detail_url(request, data_request))
+
+
+@require_POST
+@tenant_view(Role.ADMIN)
+def request_run_again(request, data_request_id: int):
+    data_request = get_object_or_404(DataRequest, pk=data_request_id)
+    try:
+        dsr.run_again(data_request=data_request, by=request.user)
+    except dsr.DataRequestError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("The request is being carried out again."))
     return redirect(_detail_url(request, data_request))
 
 

@@ -318,3 +318,136 @@ def test_the_page_of_a_done_erasure_shows_the_result_and_the_verification(
     assert "nothing remains" in html and "crm.Contact" in html and "delete: 1" in html
     assert "salted hashes" in html
     assert PHONE not in html and EMAIL not in html
+
+
+# --- Failed, stalled and concurrent requests --------------------------------------------------
+
+
+def test_a_converted_message_is_due_from_the_day_the_customer_wrote(tenant_a, contact):
+    conversation = ConversationFactory(tenant=tenant_a, contact=contact)
+    written = datetime.datetime(2026, 11, 2, 9, 0, tzinfo=datetime.UTC)  # a Monday
+    message = MessageFactory(
+        tenant=tenant_a, conversation=conversation, body="Delete my data", created_at=written
+    )
+    with tenant_context(tenant_a):
+        data_request = dsr.create_request(
+            kind="erasure", message=message, source=DataRequest.Source.MESSAGE
+        )
+    # Seven business days from Monday 2 November, not from the day it was turned into one.
+    assert data_request.due_date == datetime.date(2026, 11, 11)
+
+
+def test_a_failed_request_stays_open_and_runs_again_to_the_end(
+    client, tenant_a, owner_a, contact, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    working = settings.MEDIA_ROOT
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    settings.MEDIA_ROOT = str(blocker / "media")  # the archive cannot be stored
+    with tenant_context(tenant_a):
+        data_request = dsr.create_request(kind="export", phone=PHONE)
+        with pytest.raises(OSError), django_capture_on_commit_callbacks(execute=True):
+            dsr.confirm_request(data_request=data_request)
+        data_request.refresh_from_db()
+        assert data_request.status == DataRequest.Status.FAILED
+        assert data_request.failure_reason
+        # Still owed to the person: listed as open, and a second one points to it.
+        assert data_request.is_open and data_request.can_run_again
+        assert list(dsr.open_requests()) == [data_request]
+        with pytest.raises(dsr.DuplicateRequest):
+            dsr.create_request(kind="export", phone=PHONE)
+
+    client.force_login(owner_a)
+    detail = client.get(url("request_detail", tenant_a, data_request_id=data_request.pk))
+    assert "Run again" in detail.content.decode()
+
+    settings.MEDIA_ROOT = working
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url("request_run_again", tenant_a, data_request_id=data_request.pk))
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        data_request.refresh_from_db()
+    assert data_request.status == DataRequest.Status.DONE
+    assert data_request.failure_reason == ""
+    assert data_request.export_available()
+
+    # Done is done: running it again is refused with a message.
+    response = client.post(
+        url("request_run_again", tenant_a, data_request_id=data_request.pk), follow=True
+    )
+    assert "Only a request that failed" in response.content.decode()
+
+
+def test_a_failed_request_can_be_rejected(tenant_a, contact):
+    data_request = DataRequestFactory(
+        tenant=tenant_a, status=DataRequest.Status.FAILED, subject_phone=PHONE
+    )
+    with tenant_context(tenant_a):
+        rejected = dsr.reject_request(data_request=data_request, reason="Identity not confirmed")
+    assert rejected.status == DataRequest.Status.REJECTED
+    assert not rejected.is_open
+
+
+def test_a_request_whose_queue_message_was_lost_is_queued_again(
+    tenant_a, contact, django_capture_on_commit_callbacks
+):
+    from privacy.tasks import requeue_stalled_requests
+
+    with tenant_context(tenant_a):
+        data_request = dsr.create_request(kind="export", phone=PHONE)
+        with django_capture_on_commit_callbacks(execute=False):  # the message never arrives
+            dsr.confirm_request(data_request=data_request)
+        data_request.refresh_from_db()
+        assert data_request.status == DataRequest.Status.IN_PROGRESS
+        assert not data_request.can_run_again
+        assert dsr.requeue_stalled() == 0  # queued a moment ago: not stalled
+
+        later = data_request.queued_at + DataRequest.STALLED_AFTER
+        data_request.refresh_from_db()
+        assert data_request.is_stalled(later)
+        DataRequest.objects.filter(pk=data_request.pk).update(
+            queued_at=data_request.queued_at - DataRequest.STALLED_AFTER
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert requeue_stalled_requests() == 1
+    with tenant_context(tenant_a):
+        data_request.refresh_from_db()
+    assert data_request.status == DataRequest.Status.DONE
+    assert data_request.export_available()
+
+
+@pytest.mark.postgres_only
+def test_a_business_carries_out_one_request_at_a_time(
+    tenant_a, contact, django_capture_on_commit_callbacks
+):
+    """While another worker carries out a request of the business (it holds the business's
+    lock), a second one waits: an export beside an erasure would write back what it erased."""
+    import psycopg
+    from django.db import connection
+
+    with tenant_context(tenant_a):
+        data_request = dsr.create_request(kind="export", phone=PHONE)
+        with django_capture_on_commit_callbacks(execute=False):
+            dsr.confirm_request(data_request=data_request)
+    params = connection.settings_dict
+    other = psycopg.connect(
+        dbname=params["NAME"],
+        user=params["USER"],
+        password=params["PASSWORD"] or None,
+        host=params["HOST"],
+        port=params["PORT"] or None,
+        autocommit=True,
+    )
+    key = f"privacy.data_requests:{tenant_a.pk}"
+    try:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+        with tenant_context(tenant_a), pytest.raises(dsr.Busy):
+            dsr.carry_out(request_id=data_request.pk)
+        with tenant_context(tenant_a):
+            data_request.refresh_from_db()
+        assert data_request.status == DataRequest.Status.IN_PROGRESS
+        other.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+        with tenant_context(tenant_a):
+            assert dsr.carry_out(request_id=data_request.pk).status == DataRequest.Status.DONE
+    finally:
+        other.close()
