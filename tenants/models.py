@@ -195,7 +195,7 @@ class Tenant(models.Model):
         validators=[validate_holidays],
         help_text=_("Days that do not count towards a deadline: one date per line, YYYY-MM-DD."),
     )
-    # Retention (P9); 0 means keep. Enforced by the privacy purge.
+    # Retention (P9); 0 means keep (not for export files). Enforced by the privacy purge.
     message_retention_days = models.PositiveIntegerField(
         _("keep messages after a conversation is resolved (days)"), default=30
     )
@@ -205,8 +205,15 @@ class Tenant(models.Model):
     access_log_retention_days = models.PositiveIntegerField(
         _("keep the access log (days)"), default=365
     )
+    # Never 0 ("keep"): an archive of a person's data must not stay downloadable for ever.
     export_file_retention_days = models.PositiveIntegerField(
-        _("keep finished export files (days)"), default=7
+        _("keep finished export files (days)"),
+        default=7,
+        validators=[
+            MinValueValidator(
+                1, message=_("Export files hold people's data: keep them for at least one day.")
+            )
+        ],
     )
 
     # Deletion (P10): requested by an owner, locked for a grace period, then purged.

@@ -79,6 +79,7 @@ def test_a_non_member_gets_404(tenant_a, owner_b, client):
         ("request_deadline_days", "0"),
         ("request_deadline_days", "-3"),
         ("message_retention_days", "-1"),
+        ("export_file_retention_days", "0"),  # export archives are never kept for ever
         ("language", "xx"),
         ("request_deadline_kind", "fortnights"),
         ("name", ""),
