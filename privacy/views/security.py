@@ -81,7 +81,7 @@ def security_page(request):
 @tenant_view(Role.ADMIN)
 def incidents_page(request):
     form = IncidentForm(request.POST or None, initial={"detected_at": _now_local(request)})
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and _valid_in_business_zone(request, form):
         try:
             incident = security.open_incident(by=request.user, **form.cleaned_data)
         except ValidationError as exc:
@@ -111,7 +111,7 @@ def incidents_page(request):
 def incident(request, incident_id: int):
     incident = get_object_or_404(Incident, pk=incident_id)
     form = NotificationForm(request.POST or None, initial={"notified_at": _now_local(request)})
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and _valid_in_business_zone(request, form):
         try:
             security.record_notification(incident=incident, **form.cleaned_data)
         except ValidationError as exc:
@@ -136,6 +136,13 @@ def incident_close(request, incident_id: int):
     security.close_incident(incident=incident)
     messages.success(request, _("Incident closed."))
     return redirect("privacy:incident", tenant_slug=request.tenant.slug, incident_id=incident.pk)
+
+
+def _valid_in_business_zone(request, form) -> bool:
+    """Validate with the times typed read in the business's time zone, the one the form is
+    filled in with (`_now_local`), not the server's."""
+    with timezone.override(request.tenant.zone):
+        return form.is_valid()
 
 
 def _now_local(request) -> str:

@@ -4,7 +4,7 @@ incidents carry a 72-hour notification clock."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -213,3 +213,31 @@ def test_the_security_log_filters_by_kind_and_agents_cannot_see_it(client, tenan
     assert "big export" in html and "forged one" not in html
     client.force_login(member(tenant_a, role=Role.AGENT))
     assert client.get(url).status_code == 403
+
+
+def test_incident_times_are_read_in_the_business_time_zone(client, tenant_a, owner_a):
+    """The form is filled in with the business's local time; what is typed is read in it too
+    (not as UTC), so the 72-hour clock starts when the owner says it did."""
+    tenant_a.time_zone = "Europe/Berlin"
+    tenant_a.save(update_fields=["time_zone"])
+    client.force_login(owner_a)
+    incidents_url = reverse("privacy:incidents", kwargs={"tenant_slug": tenant_a.slug})
+
+    # "Now" as the form offers it (Berlin is ahead of UTC): not in the future.
+    now_in_berlin = timezone.localtime(timezone.now(), tenant_a.zone).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(incidents_url, {"title": "Now", "detected_at": now_in_berlin})
+    assert response.status_code == 302
+
+    client.post(incidents_url, {"title": "Winter", "detected_at": "2026-01-10T10:00"})
+    with tenant_context(tenant_a):
+        winter = Incident.objects.get(title="Winter")
+    assert winter.detected_at == datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
+    assert winter.notify_by == winter.detected_at + timedelta(hours=72)
+
+    incident_url = reverse(
+        "privacy:incident", kwargs={"tenant_slug": tenant_a.slug, "incident_id": winter.pk}
+    )
+    client.post(incident_url, {"notified_whom": "DPA", "notified_at": "2026-01-11T10:00"})
+    with tenant_context(tenant_a):
+        winter.refresh_from_db()
+    assert winter.notified_at == datetime(2026, 1, 11, 9, 0, tzinfo=UTC)
