@@ -317,11 +317,15 @@ def thread(request, conversation_id: int):
                 {"thread": page, "conversation": conversation},
             )
         conversation_services.mark_read(conversation=conversation)
-        if not before:
-            access_log.record_access(
-                request=request, action=access_log.Action.VIEWED_CONVERSATION, obj=conversation
-            )
-        return _render_thread(request, conversation, before=before)
+        response = _render_thread(request, conversation, before=before)
+        # A whole page of the thread, older messages included (the no-script "earlier" link).
+        access_log.record_access(
+            request=request,
+            action=access_log.Action.VIEWED_CONVERSATION,
+            obj=conversation,
+            detail=_("earlier messages") if before else "",
+        )
+        return response
     except selectors.BadCursor:
         return HttpResponseBadRequest(_("Those messages can no longer be found; reload the page."))
 

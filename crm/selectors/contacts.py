@@ -356,7 +356,10 @@ def decode_cursor(cursor: str, sort: str):
         return None
     name, _descending = _sort_field(sort)
     if name != "name":
-        value = parse_datetime(value)
+        try:
+            value = parse_datetime(value)
+        except ValueError:  # well-formed but impossible, like month 13
+            return None
         if value is None:
             return None
     return value, pk

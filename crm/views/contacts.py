@@ -180,6 +180,12 @@ def contact_edit(request, contact_id: int):
             initial[f"attr_{key}"] = value
         form = ContactForm(initial=initial, tenant=request.tenant)
         status = 200
+        record_access(
+            request=request,
+            action=AccessLogEntry.Action.VIEWED_CONTACT,
+            obj=contact,
+            detail=_("edit form"),
+        )
     return render(
         request, "crm/contacts/form.html", {"form": form, "contact": contact}, status=status
     )
@@ -436,6 +442,14 @@ def contact_merge(request, contact_id: int):
         return redirect("crm:contact", tenant_slug=request.tenant.slug, contact_id=survivor.pk)
     q = request.GET.get("q", "").strip()
     rows = []
+    # The comparison shows both contacts' details side by side.
+    for shown in (contact, other) if other is not None else (contact,):
+        record_access(
+            request=request,
+            action=AccessLogEntry.Action.VIEWED_CONTACT,
+            obj=shown,
+            detail=_("merge comparison"),
+        )
     if other is not None:
         for name in MERGE_FIELDS:
             field = Contact._meta.get_field(name)

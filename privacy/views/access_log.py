@@ -70,7 +70,10 @@ def access_log_page(request):
     form = AccessLogFilterForm(request.GET or None, tenant=request.tenant)
     queryset = access_log.entries(form.to_filter(), zone=request.tenant.zone)
     # Keyset paging: "older" carries the last row's (created_at, id).
-    before_time = parse_datetime(request.GET.get("before_time", ""))
+    try:
+        before_time = parse_datetime(request.GET.get("before_time", ""))
+    except ValueError:  # well-formed but impossible ("2024-13-01T00:00"): the first page
+        before_time = None
     before_id = request.GET.get("before_id", "")
     if before_time and before_id.isdigit():
         queryset = queryset.filter(

@@ -254,3 +254,13 @@ def test_a_segment_name_is_unique_in_the_business(agent_client, url, tenant_a):
     assert "A segment named “VIP” exists." in response.content.decode()
     with tenant_context(tenant_a):
         assert Segment.objects.count() == 1
+
+
+def test_a_cursor_with_an_impossible_date_shows_the_first_page(owner_client, url, tenant_a):
+    import base64
+
+    ContactFactory(tenant=tenant_a, name="Ana")
+    impossible = base64.urlsafe_b64encode(b'["2024-13-01T00:00:00",1]').decode().rstrip("=")
+    response = owner_client.get(url("crm:contacts"), {"after": impossible, "sort": "created"})
+    assert response.status_code == 200
+    assert listed(response) == ["Ana"]

@@ -157,3 +157,46 @@ def test_the_privacy_centre_links_the_access_log_for_owners(client, tenant_a, ow
     client.force_login(owner_a)
     html = client.get(reverse("privacy:centre", kwargs={"tenant_slug": tenant_a.slug})).content
     assert log_url(tenant_a).encode() in html
+
+
+def test_every_page_that_shows_a_contact_or_thread_writes_an_entry(client, tenant_a, owner_a):
+    """The no-script "earlier messages" page of a thread, a contact's edit form and the merge
+    comparison (both contacts) show personal data too."""
+    from channels_app.selectors import encode_cursor
+    from tests.factories import MessageFactory
+
+    contact = ContactFactory(tenant=tenant_a, name="Ana")
+    other = ContactFactory(tenant=tenant_a, name="Ana duplicate")
+    conversation = ConversationFactory(tenant=tenant_a, contact=contact)
+    message = MessageFactory(tenant=tenant_a, conversation=conversation)
+    client.force_login(owner_a)
+    kwargs = {"tenant_slug": tenant_a.slug}
+
+    thread = reverse("channels:inbox_thread", kwargs={**kwargs, "conversation_id": conversation.pk})
+    later = encode_cursor(message.created_at + timedelta(seconds=1), message.pk + 1)
+    assert client.get(thread, {"before": later}).status_code == 200
+    [viewed] = entries(tenant_a, action=Action.VIEWED_CONVERSATION)
+    assert viewed.subject_id == contact.pk and viewed.detail == "earlier messages"
+
+    edit = reverse("crm:contact_edit", kwargs={**kwargs, "contact_id": contact.pk})
+    assert client.get(edit).status_code == 200
+    merge = reverse("crm:contact_merge", kwargs={**kwargs, "contact_id": contact.pk})
+    assert client.get(merge, {"other": other.pk}).status_code == 200
+    shown = entries(tenant_a, action=Action.VIEWED_CONTACT)
+    assert sorted((e.subject_id, e.detail) for e in shown) == sorted(
+        [
+            (contact.pk, "edit form"),
+            (contact.pk, "merge comparison"),
+            (other.pk, "merge comparison"),
+        ]
+    )
+
+
+def test_an_impossible_paging_time_shows_the_first_page(client, tenant_a, owner_a):
+    AccessLogEntryFactory(tenant=tenant_a, detail="kept")
+    client.force_login(owner_a)
+    response = client.get(
+        log_url(tenant_a), {"before_time": "2024-13-01T00:00:00", "before_id": "1"}
+    )
+    assert response.status_code == 200
+    assert "kept" in response.content.decode()
