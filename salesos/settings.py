@@ -185,7 +185,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- Privacy --------------------------------------------------------------------------------
 # The retention purge rests this multiple of each batch's duration before the next one, so
 # live webhooks keep the CPU and disk they need (0 = no rest; bench/purge.py measures it).
-RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=5.0)
+RETENTION_PURGE_PAUSE = env.float("RETENTION_PURGE_PAUSE", default=6.0)
 # Rows the purge deletes in one transaction: a batch's length is how long a live webhook that
 # meets it can be slowed by it (bench/purge.py --compare weighs one setting against another).
 RETENTION_PURGE_BATCH_SIZE = env.int("RETENTION_PURGE_BATCH_SIZE", default=1000)
