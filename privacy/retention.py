@@ -20,9 +20,7 @@ How it deletes, so that it never holds long locks nor blocks live webhooks:
 - the models of a category go children first (status events and bot runs before their
   messages, messages before their conversations), so no delete cascades into a large set;
 - a conversation goes only when it has no message left and is still resolved; a customer
-  writing again reopens it (its `resolved_at` is cleared) and it stays. It goes right behind
-  its messages (messages are walked conversation by conversation, `_followers`), while what
-  their deletes touched is still in memory, not in a burst of rereads and writes at the end;
+  writing again reopens it (its `resolved_at` is cleared) and it stays;
 - on PostgreSQL, when the role may, a batch's foreign keys are checked once per referencing
   table instead of once per row and table (`delete_rows`): a batch then costs a third of a
   plain DELETE of the same rows, and the purge spends what it saves on resting; its WAL is
@@ -245,13 +243,7 @@ def _purge(tenant: Tenant, *, now, batch_size: int, max_batches: int | None) -> 
         if policy.keeps_everything:
             continue
         cutoff = policy.cutoff(now)
-        ordered = purge_order(timed_entries(policy.category))
-        for entry in ordered:
-            followers = _followers(entry, ordered)
-            # How far each follower has got behind this entry's walk. Its own turn still
-            # walks from the start: what it passed then (a parent that had gained a child)
-            # is looked at again, and what it deleted is not there to read.
-            position: dict[str, tuple | None] = {}
+        for entry in purge_order(timed_entries(policy.category)):
             # Keyset batches: each starts after the last row of the one before, so a run
             # reads every row once.
             after = None
@@ -261,19 +253,10 @@ def _purge(tenant: Tenant, *, now, batch_size: int, max_batches: int | None) -> 
                     entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after,
                     rights=rights,
                 )  # fmt: skip
-                if after is not None:
-                    for follower in followers:
-                        # The parents this walk has passed: their children are gone now,
-                        # while the pages the deletes touched are still in memory.
-                        position[follower.label] = _purge_batch(
-                            follower, cutoff=cutoff, batch_size=batch_size, report=report,
-                            after=position.get(follower.label), rights=rights,
-                            below=after[0],
-                        ) or position.get(follower.label)  # fmt: skip
-                # Rest a little between batches so live traffic keeps the CPU and disk it needs.
-                time.sleep((time.monotonic() - started) * settings.RETENTION_PURGE_PAUSE)
                 if after is None:
                     break
+                # Rest a little between batches so live traffic keeps the CPU and disk it needs.
+                time.sleep((time.monotonic() - started) * settings.RETENTION_PURGE_PAUSE)
                 if budget is not None:
                     budget -= 1
             else:
@@ -294,44 +277,12 @@ def only_run(tenant: Tenant):
     return only_one(f"privacy.retention.purge:{tenant.pk}")
 
 
-def _followers(entry: PersonalData, ordered: list[PersonalData]) -> list[PersonalData]:
-    """Entries purged after `entry` whose rows are its parents, walked by key, where `entry`'s
-    walk starts with its key to them (messages along their conversations). Such a parent is
-    purged right behind its children, up to the parent the children's walk has reached.
-
-    Purged after all its children instead, each parent's check for children left would read
-    through every deleted child's index entry and heap row once more, minutes later: rows no
-    longer in memory, which the check marks dead (a hint bit) and so writes out again, a
-    burst of writes at the end of the purge that live webhooks wait behind."""
-    if not entry.purge_walk:
-        return []
-    lead = entry.model._meta.concrete_fields
-    first = next((f for f in lead if f.column == entry.purge_walk[0]), None)
-    if first is None or not first.is_relation:
-        return []
-    later = ordered[ordered.index(entry) + 1 :]
-    return [
-        parent
-        for parent in later
-        if parent.model is first.related_model
-        and parent.purge_walk == (parent.model._meta.pk.column,)
-        and not parent.when_empty
-    ]
-
-
 def _purge_batch(
-    entry: PersonalData,
-    *,
-    cutoff,
-    batch_size: int,
-    report: PurgeReport,
-    after,
-    rights: Rights,
-    below=None,
+    entry: PersonalData, *, cutoff, batch_size: int, report: PurgeReport, after, rights: Rights
 ):
     """Delete the expired rows among the next `batch_size` rows of `entry` after `after` (in
-    `purge_walk` order; with `below`, only rows whose first walk column is less), add them to
-    the report, in one transaction; where the slice ended, or None when there was no row left.
+    `purge_walk` order), add them to the report, in one transaction; where the slice ended,
+    or None when there was no row left.
 
     A row that gained a reference while the batch ran (a late status callback for an old
     message) fails the batch's key check at commit: the batch is rolled back whole and done
@@ -339,19 +290,17 @@ def _purge_batch(
     try:
         return _purge_batch_once(
             entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after,
-            rights=rights, below=below,
+            rights=rights,
         )  # fmt: skip
     except IntegrityError:
         report.refresh_from_db(fields=["counts", "batches"])
         return _purge_batch_once(
             entry, cutoff=cutoff, batch_size=batch_size, report=report, after=after,
-            rights=rights, below=below, careful=True,
+            rights=rights, careful=True,
         )  # fmt: skip
 
 
-def _purge_batch_once(
-    entry, *, cutoff, batch_size, report, after, rights, below=None, careful=False
-):
+def _purge_batch_once(entry, *, cutoff, batch_size, report, after, rights, careful=False):
     model = entry.model
     file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
     with transaction.atomic():
@@ -373,7 +322,7 @@ def _purge_batch_once(
                 )
         # Not row-locked: a row a webhook is writing at this moment makes the DELETE wait
         # for that webhook's short transaction, never the other way round.
-        walked = _walk(entry, after=after, limit=batch_size, cutoff=cutoff, below=below)
+        walked = _walk(entry, after=after, limit=batch_size, cutoff=cutoff)
         if not walked:
             return None
         last = walked[-1][:-1]
@@ -395,12 +344,9 @@ def _purge_batch_once(
     return last
 
 
-def _walk(
-    entry: PersonalData, *, after: tuple | None, limit: int, cutoff, below=None
-) -> list[tuple]:
+def _walk(entry: PersonalData, *, after: tuple | None, limit: int, cutoff) -> list[tuple]:
     """The next `limit` rows of the active business's `entry` after `after`, in `purge_walk`
-    order (with `below`, those whose first walk column is less than it): tuples of the walk's
-    columns, the primary key, and whether the row has expired.
+    order: tuples of the walk's columns, the primary key, and whether the row has expired.
 
     One index range scan (the tenant and the walk are an index's columns, in its order), and
     for each row it returns, its expiry moment looked up by key (`_moment`): a subquery in
@@ -418,9 +364,6 @@ def _walk(
     if after is not None:
         where += f" AND ({walked}) > ({', '.join(_as_sent(fields[n]) for n in names)})"
         params += list(after)
-    if below is not None:
-        where += f" AND {quote(names[0])} < {_as_sent(fields[names[0]])}"
-        params.append(below)
     selected = ", ".join(_as_read(fields[name]) for name in names)
     moment = _moment(model, table, entry.expires_by.split("__"))
     if entry.when_empty:  # only the rows whose key is empty (`registry.Unmatched`)

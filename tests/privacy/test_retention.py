@@ -270,31 +270,6 @@ def test_an_interrupted_purge_leaves_whole_batches_and_the_next_run_finishes(ten
     assert second.counts["messages"]["channels_app.Message"] == 3
 
 
-def test_a_conversation_goes_right_behind_its_messages(tenant_a):
-    """Messages are walked conversation by conversation; each conversation whose messages are
-    all gone is deleted at once, not after every message of the business (its check for
-    messages left then reads what the deletes just touched, still in memory)."""
-    first, second, third = (
-        resolved_conversation(tenant_a, days_ago=60, messages=3) for _ in range(3)
-    )
-
-    # Two batches of three messages: the first conversation's, then the second's.
-    report = purge(tenant_a, batch_size=3, max_batches=2)
-
-    assert report.status == PurgeReport.Status.INCOMPLETE
-    assert count(tenant_a, Conversation, pk=first.pk) == 0
-    # The second conversation's walk may not be over (a later batch could hold more of it).
-    assert count(tenant_a, Conversation, pk=second.pk) == 1
-    assert count(tenant_a, Message, conversation=second) == 0
-    assert count(tenant_a, Message, conversation=third) == 3
-    assert report.counts["messages"]["channels_app.Conversation"] == 1
-
-    finished = purge(tenant_a, batch_size=3)
-
-    assert finished.status == PurgeReport.Status.COMPLETE
-    assert count(tenant_a, Conversation) == 0 and count(tenant_a, Message) == 0
-
-
 def test_a_run_whose_worker_died_is_marked_interrupted_and_its_work_is_done(tenant_a):
     dead = PurgeReportFactory(tenant=tenant_a, status=PurgeReport.Status.RUNNING, finished_at=None)
     resolved_conversation(tenant_a, days_ago=60)
