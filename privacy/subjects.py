@@ -15,6 +15,7 @@ Export, erasure and verification all read rows from here, so a new model declare
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -64,8 +65,9 @@ class Mention:
     def condition(self, target: str) -> Q:
         return Q(**{f"{target}__icontains": self.needle, f"{target}__iregex": self.pattern})
 
-    @property
+    @functools.cached_property
     def compiled(self) -> re.Pattern[bytes]:
+        # Compiled once per mention, not once per window of every file scanned.
         return re.compile(self.pattern.encode(), re.IGNORECASE)
 
     def in_window(self, window: bytes, *, first: bool, last: bool) -> bool:
