@@ -247,9 +247,10 @@ def test_the_purge_works_in_bounded_batches(tenant_a):
     report = purge(tenant_a, batch_size=3)
 
     assert count(tenant_a, Message) == 0
-    # 7 messages in batches of 3, then the conversation.
-    assert report.batches == 4
+    # 7 messages in batches of 3; the conversation goes with the last one (`Behind`).
+    assert report.batches == 3
     assert report.counts["messages"]["channels_app.Message"] == 7
+    assert report.counts["messages"]["channels_app.Conversation"] == 1
 
 
 def test_an_interrupted_purge_leaves_whole_batches_and_the_next_run_finishes(tenant_a):
@@ -268,6 +269,88 @@ def test_an_interrupted_purge_leaves_whole_batches_and_the_next_run_finishes(ten
     assert count(tenant_a, Message) == 0
     assert count(tenant_a, Conversation) == 0
     assert second.counts["messages"]["channels_app.Message"] == 3
+
+
+def test_conversations_go_behind_the_walk_of_their_messages_not_after_all_of_them(tenant_a):
+    """Messages are walked conversation by conversation; the conversations the walk has passed
+    go with a later batch of messages, in its transaction, while what the deletes touched is
+    still in memory (`retention.Behind`), not in a burst after every message of the business."""
+    first, second, third, fourth, fifth = (
+        resolved_conversation(tenant_a, days_ago=60, messages=3) for _ in range(5)
+    )
+
+    # Four batches of three messages, one conversation each. A full batch's last conversation
+    # may go on in the next batch: after four, three conversations are passed, as many as a
+    # batch holds rows, and they go in the fourth batch.
+    report = purge(tenant_a, batch_size=3, max_batches=4)
+
+    assert report.status == PurgeReport.Status.INCOMPLETE
+    assert report.batches == 4
+    for gone in (first, second, third):
+        assert count(tenant_a, Conversation, pk=gone.pk) == 0
+    assert count(tenant_a, Conversation, pk=fourth.pk) == 1
+    assert count(tenant_a, Message, conversation=fourth) == 0
+    assert count(tenant_a, Message, conversation=fifth) == 3
+    assert report.counts["messages"] == {
+        "channels_app.Message": 12,
+        "channels_app.Conversation": 3,
+    }
+
+    finished = purge(tenant_a, batch_size=3)
+
+    assert finished.status == PurgeReport.Status.COMPLETE
+    assert count(tenant_a, Conversation) == 0 and count(tenant_a, Message) == 0
+    assert finished.counts["messages"] == {
+        "channels_app.Message": 3,
+        "channels_app.Conversation": 2,
+    }
+
+
+def test_a_passed_conversation_that_is_not_expired_or_still_has_a_message_stays(tenant_a):
+    kept_message = resolved_conversation(tenant_a, days_ago=60, messages=2)
+    reopened = resolved_conversation(tenant_a, days_ago=60, messages=2)
+    gone = resolved_conversation(tenant_a, days_ago=60, messages=2)
+    recent = resolved_conversation(tenant_a, days_ago=5, messages=2)
+    with tenant_context(tenant_a):
+        survivor = Message.objects.filter(conversation=kept_message).first()
+    happened = []
+
+    def meanwhile(execute, sql, params, many, context):
+        if sql.startswith('SELECT "conversation_id", "created_at"') and "walk" not in happened:
+            # A late status event for one message, after the status events' turn: that
+            # message stays, and so its conversation.
+            happened.append("walk")
+            MessageStatusEventFactory(tenant=tenant_a, message=survivor)
+        elif sql.startswith('DELETE FROM "channels_app_message"') and "delete" not in happened:
+            # The customer writes again as the messages go: the conversation is reopened.
+            happened.append("delete")
+            Conversation.objects.filter(pk=reopened.pk).update(resolved_at=None)
+        return execute(sql, params, many, context)
+
+    with tenant_context(tenant_a), connection.execute_wrapper(meanwhile):
+        report = retention.purge_expired(now=NOW, batch_size=100)
+
+    assert happened == ["walk", "delete"]
+    assert count(tenant_a, Conversation, pk=gone.pk) == 0
+    assert count(tenant_a, Conversation, pk=kept_message.pk) == 1
+    assert count(tenant_a, Message, pk=survivor.pk) == 1
+    assert count(tenant_a, Conversation, pk=reopened.pk) == 1
+    assert count(tenant_a, Conversation, pk=recent.pk) == 1
+    assert count(tenant_a, Message, conversation=recent) == 2
+    assert report.counts["messages"]["channels_app.Conversation"] == 1
+    assert report.batches == 1  # it went with the messages' one batch, not in its own turn
+
+
+def test_only_a_walk_that_leads_with_its_key_to_a_later_parent_has_conversations_behind():
+    messages = REGISTRY["channels_app.Message"]
+    ordered = retention.purge_order(retention.timed_entries(Retention.MESSAGES))
+
+    behind = retention.Behind.of(messages, ordered)
+
+    assert behind is not None and behind.parent.model is Conversation
+    for entry in ordered:
+        if entry is not messages:
+            assert retention.Behind.of(entry, ordered) is None, entry.label
 
 
 def test_a_run_whose_worker_died_is_marked_interrupted_and_its_work_is_done(tenant_a):
