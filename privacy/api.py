@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from privacy import dsr
+from privacy.access_log import Action, record_access
 from privacy.models import DataRequest
 from privacy.views.requests import export_response
 
@@ -88,7 +89,10 @@ class DataRequestList(APIView):
         wanted = request.query_params.get("status")
         if wanted:
             queryset = queryset.filter(status=wanted)
-        return Response(DataRequestSerializer(queryset[:200], many=True).data)
+        listed = list(queryset[:200])
+        # Each holds a person's phone, e-mail and what was found of them: one entry per read.
+        _record_read(request, detail=_("listed %(count)s data requests") % {"count": len(listed)})
+        return Response(DataRequestSerializer(listed, many=True).data)
 
     @extend_schema(request=CreateDataRequestSerializer, responses={201: DataRequestSerializer})
     def post(self, request):
@@ -126,10 +130,29 @@ def _get(data_request_id) -> DataRequest:
     return data_request
 
 
+def _record_read(request, *, detail: str, data_request: DataRequest | None = None) -> None:
+    """The access log entry of a read through the API, in the name of the key's creator."""
+    api_key = request.auth
+    record_access(
+        request=request,
+        actor=api_key.created_by,
+        action=Action.VIEWED_DATA_REQUEST,
+        obj=data_request,
+        subject=data_request.contact if data_request is not None else None,
+        detail=detail + _(" via API key %(prefix)s…") % {"prefix": api_key.prefix},
+    )
+
+
 class DataRequestDetail(APIView):
     @extend_schema(responses=DataRequestSerializer)
     def get(self, request, data_request_id: int):
-        return Response(DataRequestSerializer(_get(data_request_id)).data)
+        data_request = _get(data_request_id)
+        _record_read(
+            request,
+            data_request=data_request,
+            detail=_("data request #%(id)s") % {"id": data_request.pk},
+        )
+        return Response(DataRequestSerializer(data_request).data)
 
 
 class DataRequestExport(APIView):

@@ -142,6 +142,7 @@ class AccessLogEntry(TenantOwned):
     class Action(models.TextChoices):
         VIEWED_CONTACT = "viewed_contact", _("viewed a contact")
         VIEWED_CONVERSATION = "viewed_conversation", _("viewed a conversation")
+        VIEWED_DATA_REQUEST = "viewed_data_request", _("viewed a data request")
         EXPORTED_CONTACTS = "exported_contacts", _("exported contacts")
         EXPORTED_SUBJECT = "exported_subject", _("exported a person's data")
         DOWNLOADED_EXPORT = "downloaded_export", _("downloaded a data export")

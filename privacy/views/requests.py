@@ -134,6 +134,13 @@ def request_detail(request, data_request_id: int):
     data_request = get_object_or_404(
         DataRequest.objects.select_related("contact", "message"), pk=data_request_id
     )
+    record_access(
+        request=request,
+        action=Action.VIEWED_DATA_REQUEST,
+        obj=data_request,
+        subject=data_request.contact,
+        detail=_("data request #%(id)s") % {"id": data_request.pk},
+    )
     return render(
         request,
         "privacy/requests/detail.html",

@@ -40,8 +40,9 @@ def key_a(tenant_a, owner_a):
     return key_for(tenant_a, owner_a)[1]
 
 
-def api(client, key, method, path, data=None):
+def api(client, key, method, path, data=None, **extra):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    headers.update(extra)
     if method == "post":
         return client.post(
             path, data=json.dumps(data or {}), content_type="application/json", **headers
@@ -120,6 +121,31 @@ def test_create_read_and_list_a_request(client, tenant_a, key_a):
     assert detail.status_code == 200 and detail.json()["id"] == body["id"]
     listing = api(client, key_a, "get", LIST).json()
     assert [item["id"] for item in listing] == [body["id"]]
+
+
+def test_reading_requests_through_the_api_is_in_the_access_log(client, tenant_a, owner_a, key_a):
+    """A request holds the person's phone, e-mail and what was found of them (P12)."""
+    contact = ContactFactory(tenant=tenant_a, phone=PHONE)
+    body = api(client, key_a, "post", LIST, {"kind": "export", "phone": PHONE}).json()
+    viewed = AccessLogEntry.Action.VIEWED_DATA_REQUEST
+    with tenant_context(tenant_a):
+        assert not AccessLogEntry.objects.filter(action=viewed).exists()
+
+    api(client, key_a, "get", f"{LIST}{body['id']}/", REMOTE_ADDR="203.0.113.9")
+    api(client, key_a, "get", LIST)
+
+    with tenant_context(tenant_a):
+        read, listed = AccessLogEntry.objects.filter(action=viewed).order_by("id")
+    assert read.actor_id == owner_a.pk and read.subject_id == contact.pk
+    assert read.object_type == "privacy.DataRequest" and read.object_id == str(body["id"])
+    assert read.detail.startswith(f"data request #{body['id']} via API key sos_")
+    assert read.ip_address == "203.0.113.9"
+    assert listed.actor_id == owner_a.pk and listed.subject_id is None
+    assert listed.detail.startswith("listed 1 data requests via API key sos_")
+    # A request for another business's id answers 404 and logs nothing.
+    assert api(client, key_a, "get", f"{LIST}999999/").status_code == 404
+    with tenant_context(tenant_a):
+        assert AccessLogEntry.objects.filter(action=viewed).count() == 2
 
 
 def test_bad_input_gets_400_with_field_errors(client, tenant_a, key_a):

@@ -88,6 +88,26 @@ def test_an_owner_logs_a_request_sees_what_was_found_then_carries_it_out(
     assert f"#{data_request.pk}" in listing or f">{data_request.pk}<" in listing
 
 
+def test_opening_a_request_is_in_the_access_log(client, tenant_a, owner_a, contact):
+    """The page shows the person's phone, e-mail and what was found of them (P12)."""
+    with tenant_context(tenant_a):
+        data_request = dsr.create_request(kind="export", phone=PHONE)
+    client.force_login(owner_a)
+
+    page = client.get(
+        url("request_detail", tenant_a, data_request_id=data_request.pk),
+        REMOTE_ADDR="198.51.100.7",
+    )
+
+    assert page.status_code == 200
+    with tenant_context(tenant_a):
+        [entry] = AccessLogEntry.objects.filter(action=Action.VIEWED_DATA_REQUEST)
+    assert entry.actor == owner_a and entry.subject_id == contact.pk
+    assert (entry.object_type, entry.object_id) == ("privacy.DataRequest", str(data_request.pk))
+    assert entry.detail == f"data request #{data_request.pk}"
+    assert entry.ip_address == "198.51.100.7"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
