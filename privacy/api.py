@@ -130,16 +130,20 @@ def _get(data_request_id) -> DataRequest:
     return data_request
 
 
+def _via(request) -> str:
+    """How an access log entry names the API key a read came through."""
+    return _(" via API key %(prefix)s…") % {"prefix": request.auth.prefix}
+
+
 def _record_read(request, *, detail: str, data_request: DataRequest | None = None) -> None:
     """The access log entry of a read through the API, in the name of the key's creator."""
-    api_key = request.auth
     record_access(
         request=request,
-        actor=api_key.created_by,
+        actor=request.auth.created_by,
         action=Action.VIEWED_DATA_REQUEST,
         obj=data_request,
         subject=data_request.contact if data_request is not None else None,
-        detail=detail + _(" via API key %(prefix)s…") % {"prefix": api_key.prefix},
+        detail=detail + _via(request),
     )
 
 
@@ -173,11 +177,6 @@ class DataRequestExport(APIView):
                 status=410,
             )
 
-        api_key = request.auth
         return export_response(
-            request,
-            data_request,
-            gone=gone,
-            actor=api_key.created_by,
-            via=_(" via API key %(prefix)s…") % {"prefix": api_key.prefix},
+            request, data_request, gone=gone, actor=request.auth.created_by, via=_via(request)
         )
