@@ -412,14 +412,12 @@ def _purge_batch_once(
         last = walked[-1][:-1]
         claimed = [row[-2] for row in walked if row[-1]]
         ids = _without_children(entry, claimed) if claimed else []
-        per_model: dict[str, int] | None = {}
+        per_model: dict[str, int] = {}
         if ids:
             if file_fields:
                 _delete_files(model.objects.filter(pk__in=ids), file_fields)
-            if not careful:
-                per_model = delete_rows(model, ids, checks_keys=rights.checks_keys)
-            if careful or per_model is None:
-                per_model = _collector_delete(model.objects.filter(pk__in=ids))
+            rows = None if careful else delete_rows(model, ids, checks_keys=rights.checks_keys)
+            per_model = rows or _collector_delete(model.objects.filter(pk__in=ids))
         if behind and not careful and behind.passed_by(walked, after=after, limit=batch_size):
             per_model = {**per_model, **behind.delete(cutoff=cutoff, rights=rights)}
         if not any(per_model.values()):
